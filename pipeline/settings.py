@@ -1,0 +1,81 @@
+"""One typed settings object for every process (worker, exporter, CLI).
+
+Every field is read from an environment variable named ``CG_<FIELD>`` (upper
+case), e.g. ``CG_KAFKA_BOOTSTRAP=127.0.0.1:19092``. Defaults match the local
+servers started by ``deploy/local/servers.sh`` so that a fresh clone works with
+no configuration at all.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CG_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    mode: Literal["development", "production"] = "development"
+
+    # --- Kafka -----------------------------------------------------------
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    app_id: str = "customer-groups"
+    topic_events: str = "cg.events"
+    topic_definitions: str = "cg.definitions"
+    topic_dead_letter: str = "cg.dead-letter"
+    topic_partitions: int = Field(default=4, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+
+    # --- Redis -----------------------------------------------------------
+    redis_url: str = "redis://127.0.0.1:16379/0"
+    redis_prefix: str = Field(default="cg", pattern=r"^[A-Za-z0-9_.-]+$")
+
+    # --- State and rules -------------------------------------------------
+    table_store: str = "memory://"
+    data_dir: Path = Path("var/worker")
+    retention_days: int = Field(default=400, ge=1)
+    shop_timezone: str = "Europe/London"
+    currency: str = Field(default="GBP", pattern=r"^[A-Z]{3}$")
+    rules_dir: Path = Path("rules_config")
+
+    # --- Web / admin -----------------------------------------------------
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    admin_token: str | None = None
+
+    # --- Exporter --------------------------------------------------------
+    export_dir: Path = Path("exports")
+
+    @field_validator("shop_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_token(self) -> "Settings":
+        if self.mode == "production" and not self.admin_token:
+            raise ValueError("CG_ADMIN_TOKEN must be set when CG_MODE=production")
+        return self
+
+    @property
+    def kafka_url(self) -> str:
+        """The broker list in Faust's URL form."""
+        return ",".join(f"kafka://{host}" for host in self.kafka_bootstrap.split(","))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

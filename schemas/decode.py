@@ -1,0 +1,71 @@
+"""Decoding raw bytes into events, with errors precise enough for a dead letter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.events import EVENT_ADAPTER, Event
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one field: ``location`` is a dotted path such as ``product.brand``."""
+
+    location: str
+    message: str
+    kind: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"location": self.location, "message": self.message, "kind": self.kind}
+
+
+@dataclass(frozen=True, slots=True)
+class EventRejected(Exception):
+    """Why a message is not a valid event; becomes the reason of its dead-letter record."""
+
+    reason: str
+    errors: tuple[FieldError, ...] = field(default=())
+
+    def __str__(self) -> str:
+        if not self.errors:
+            return self.reason
+        details = "; ".join(f"{e.location}: {e.message}" for e in self.errors)
+        return f"{self.reason}: {details}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"reason": self.reason, "errors": [e.as_dict() for e in self.errors]}
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    # Drop the discriminator tag pydantic puts first (e.g. 'view') so paths read as fields.
+    parts = [str(p) for p in loc]
+    return ".".join(parts) if parts else "(event)"
+
+
+def decode_event(raw: bytes | str) -> Event:
+    """Parse and validate one event, or raise :class:`EventRejected`."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise EventRejected("malformed JSON", (FieldError("(event)", str(exc), "json_invalid"),)) from None
+    if not isinstance(data, dict):
+        raise EventRejected(
+            "not an event", (FieldError("(event)", "expected a JSON object", "object_type"),)
+        )
+    try:
+        return EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        event_type = data.get("type")
+        errors = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            if loc and loc[0] == event_type:
+                loc = loc[1:]
+            errors.append(FieldError(_location(loc), err["msg"], err["type"]))
+        reason = (
+            f"invalid {event_type!r} event" if isinstance(event_type, str) else "invalid event"
+        )
+        raise EventRejected(reason, tuple(errors)) from None
