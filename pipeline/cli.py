@@ -1,0 +1,141 @@
+"""The ``customer-groups`` command: one entry point, a subcommand per job.
+
+Heavy imports (Faust, Redis) happen inside the subcommand that needs them, so
+``customer-groups rules check`` starts fast and needs no servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+import orjson
+
+from pipeline.settings import Settings, get_settings
+
+
+def _policy(settings: Settings):  # type: ignore[no-untyped-def]
+    from pipeline.profile import ProfilePolicy
+
+    return ProfilePolicy(timezone=settings.shop_timezone, retention_days=settings.retention_days,
+                         currency=settings.currency)
+
+
+def cmd_rules_check(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.rules import load
+
+    path = Path(args.path or settings.rules_dir)
+    ruleset = load(path, _policy(settings))
+    for group in ruleset.groups.values():
+        d = group.definition
+        print(f"  {d.id:>5}  {d.type:<8} {d.name}  ({ruleset.sources[d.id]})")
+    if ruleset.errors:
+        print(f"\n{len(ruleset.errors)} problem(s):", file=sys.stderr)
+        for error in ruleset.errors:
+            print(f"  - {error}", file=sys.stderr)
+        return 1
+    print(f"OK: {len(ruleset.groups)} group(s) in {path}")
+    return 0
+
+
+def _read_profile(source: str, settings: Settings):  # type: ignore[no-untyped-def]
+    """A profile from JSON: a list of events (folded in order) or a stored profile."""
+    from pipeline.profile import decode, fold, new_profile, subject_for
+    from schemas.decode import decode_event
+
+    raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    data = orjson.loads(raw)
+    if isinstance(data, dict) and "events" not in data:
+        return decode(raw)
+    events = [decode_event(orjson.dumps(e)) for e in (data["events"] if isinstance(data, dict) else data)]
+    if not events:
+        raise ValueError("the profile has no events")
+    customer = next((e.customer_id for e in events if e.customer_id), None)
+    visitor = next((e.visitor_id for e in events if e.visitor_id), None)
+    profile = new_profile(subject_for(customer, visitor))
+    policy = _policy(settings)
+    for event in events:
+        fold(profile, event, policy)
+    return profile
+
+
+def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.rules import evaluate, load
+
+    policy = _policy(settings)
+    ruleset = load(Path(args.rules or settings.rules_dir), policy)
+    if not ruleset.ok:
+        for error in ruleset.errors:
+            print(f"  - {error}", file=sys.stderr)
+        return 1
+    wanted = [g for g in ruleset.groups.values()
+              if args.group is None or args.group in (g.id, g.definition.name)]
+    if not wanted:
+        print(f"no group {args.group!r}; known: {', '.join(ruleset.groups)}", file=sys.stderr)
+        return 1
+    profile = _read_profile(args.profile, settings)
+    now = datetime.fromisoformat(args.now) if args.now else datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        print("--now needs a UTC offset, e.g. 2025-11-20T10:00:00+00:00", file=sys.stderr)
+        return 2
+    outcomes = [evaluate(g, profile, now, policy) for g in wanted]
+    if args.json:
+        print(orjson.dumps([o.as_dict() for o in outcomes], option=orjson.OPT_INDENT_2).decode())
+        return 0
+    for group, outcome in zip(wanted, outcomes):
+        verdict = "IS a member of" if outcome.matched else "is NOT a member of"
+        print(f"{profile.subject} {verdict} group {group.id} {group.definition.name!r}")
+        print(outcome.explanation.render(1))
+        if outcome.next_change:
+            print(f"  (this can change with no new event at {outcome.next_change.isoformat()})")
+    return 0
+
+
+def cmd_schemas_export(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.export import SCHEMA_DIR, write
+
+    for path in write(Path(args.out) if args.out else SCHEMA_DIR):
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="customer-groups", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rules = sub.add_parser("rules", help="check and explain group definitions").add_subparsers(
+        dest="rules_command", required=True)
+    check = rules.add_parser("check", help="validate rules_config/ files and explain any errors")
+    check.add_argument("path", nargs="?", help="a file or folder (default: CG_RULES_DIR)")
+    check.set_defaults(handler=cmd_rules_check)
+    explain = rules.add_parser("explain", help="evaluate groups for a profile and say why")
+    explain.add_argument("--profile", required=True,
+                         help="JSON file ('-' for stdin): a list of events, or a stored profile")
+    explain.add_argument("--group", help="group ID or name (default: every group)")
+    explain.add_argument("--rules", help="rules file or folder (default: CG_RULES_DIR)")
+    explain.add_argument("--now", help="evaluate as of this ISO time (default: now)")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.set_defaults(handler=cmd_rules_explain)
+
+    schemas = sub.add_parser("schemas", help="the event contract").add_subparsers(
+        dest="schemas_command", required=True)
+    export = schemas.add_parser("export", help="write JSON Schema files")
+    export.add_argument("--out", help="folder (default: schemas/json)")
+    export.set_defaults(handler=cmd_schemas_export)
+    return parser
+
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args, get_settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

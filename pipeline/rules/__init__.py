@@ -1,0 +1,32 @@
+"""The group rule language: pure code, no Kafka or Redis.
+
+``loader.load`` reads ``rules_config/``; ``compiler.compile_group`` turns a
+definition into conditions; ``evaluator.evaluate`` says whether a profile is a
+member, why, and when that can next change; ``index.RuleIndex`` says which
+groups an event can affect.
+"""
+
+from pipeline.rules.compiler import CompiledGroup, RuleError, RuleErrors, compile_group
+from pipeline.rules.conditions import Explanation
+from pipeline.rules.evaluator import Outcome, evaluate, matches, memberships, next_change_day
+from pipeline.rules.index import RuleIndex, event_keys
+from pipeline.rules.loader import RuleSet, build, load, parse_text
+
+__all__ = [
+    "CompiledGroup",
+    "Explanation",
+    "Outcome",
+    "RuleError",
+    "RuleErrors",
+    "RuleIndex",
+    "RuleSet",
+    "build",
+    "compile_group",
+    "evaluate",
+    "event_keys",
+    "load",
+    "matches",
+    "memberships",
+    "next_change_day",
+    "parse_text",
+]

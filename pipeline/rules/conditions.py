@@ -1,0 +1,401 @@
+"""Compiled conditions: what one rule row or block means, as code.
+
+Every condition is a function of (profile, today), where *today* is the local
+calendar day in the shop's time zone (``date.toordinal()``). All time in the
+rule language is day-grained, so a condition's answer can only change at a
+local midnight; ``change_day`` names the first day after *today* at which it
+may change with no new event (``None``: never), which lets the pipeline
+re-check a subject exactly when a time window passes.
+
+Missing data: a comparison with a value the subject does not have (an
+anonymous visitor's join date, the average spend of someone who never ordered)
+is false, whatever the operator; only ``is not set`` is true for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Callable, Iterable, Protocol
+
+from pipeline.profile import Profile, ProfilePolicy
+from pipeline.rules.fields import MAX_PHRASE_WORDS, BehaviourField, Op, ScalarField, op_label
+from pipeline.rules.values import Duration, RelativeDate, format_money
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a condition held or not, with the values it saw: shown to shop staff."""
+
+    text: str
+    holds: bool
+    children: tuple["Explanation", ...] = ()
+
+    def render(self, indent: int = 0) -> str:
+        mark = "✔" if self.holds else "✘"
+        lines = [f"{'  ' * indent}{mark} {self.text}"]
+        lines += [child.render(indent + 1) for child in self.children]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"text": self.text, "holds": self.holds,
+                "children": [c.as_dict() for c in self.children]}
+
+
+class Condition(Protocol):
+    def holds(self, profile: Profile, today: int) -> bool: ...
+    def explain(self, profile: Profile, today: int) -> Explanation: ...
+    def change_day(self, profile: Profile, today: int) -> int | None: ...
+    def reads(self) -> frozenset[str]: ...
+    def describe(self) -> str: ...
+
+
+def first_day_where(predicate: Callable[[int], bool], after: int, horizon: int) -> int | None:
+    """The smallest day in (after, horizon] where a monotone (False→True) predicate holds."""
+    if horizon <= after or not predicate(horizon):
+        return None
+    low, high = after + 1, horizon
+    while low < high:
+        mid = (low + high) // 2
+        if predicate(mid):
+            high = mid
+        else:
+            low = mid + 1
+    return low
+
+
+def _back(duration: Duration, today: int) -> int:
+    return duration.back_from(date.fromordinal(today)).toordinal()
+
+
+# --- scalar comparisons ---------------------------------------------------
+
+Operand = object  # int | str | bool | RelativeDate | Duration | tuple | frozenset
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """``field op operand(s)``, for profile and order-aggregate fields."""
+
+    field: ScalarField
+    op: Op
+    operands: tuple[Operand, ...]
+    policy: ProfilePolicy
+    label: str = ""
+
+    def _resolve(self, operand: Operand, today: int) -> Operand:
+        if isinstance(operand, RelativeDate):
+            return _back(operand.duration, today)
+        return operand
+
+    def _test(self, actual: object, today: int) -> bool:
+        op = self.op
+        if op == "is_set":
+            return actual is not None and actual != frozenset()
+        if op == "is_not_set":
+            return actual is None or actual == frozenset()
+        if actual is None:
+            return False
+        values = [self._resolve(o, today) for o in self.operands]
+        if op == "in_last":  # within the last N: after the day N ago
+            return actual > _back(values[0], today)  # type: ignore[arg-type, operator]
+        if op == "not_in_last":
+            return actual <= _back(values[0], today)  # type: ignore[arg-type, operator]
+        if self.field.kind == "set":
+            members: frozenset[str] = actual  # type: ignore[assignment]
+            return bool(members & set(values)) if op in ("contains", "in") else False
+        if op == "contains":
+            return str(values[0]) in str(actual)
+        if op == "in":
+            return actual in values
+        if op == "between":
+            return values[0] <= actual <= values[1]  # type: ignore[operator]
+        compare: dict[str, Callable[[object, object], bool]] = {
+            "eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
+            "gt": lambda a, b: a > b, "lt": lambda a, b: a < b,  # type: ignore[operator]
+            "ge": lambda a, b: a >= b, "le": lambda a, b: a <= b,  # type: ignore[operator]
+        }
+        return compare[op](actual, values[0])
+
+    def holds(self, profile: Profile, today: int) -> bool:
+        return self._test(self.field.extract(profile, self.policy), today)
+
+    def change_day(self, profile: Profile, today: int) -> int | None:
+        actual = self.field.extract(profile, self.policy)
+        moving = [o for o in self.operands if isinstance(o, (RelativeDate, Duration))]
+        if actual is None or not moving or not isinstance(actual, int):
+            return None
+        # A moving threshold only rises with time, so comparisons against it flip at most
+        # where it reaches the actual value and where it passes it: search both days.
+        candidates: list[int] = []
+        for operand in moving:
+            duration = operand.duration if isinstance(operand, RelativeDate) else operand
+            horizon = max(actual, today) + duration.longest_days() + 2
+            for reached in (lambda t, d=duration: _back(d, t) >= actual,
+                            lambda t, d=duration: _back(d, t) > actual):
+                day = first_day_where(reached, today, horizon)
+                if day is not None:
+                    candidates.append(day)
+        now = self.holds(profile, today)
+        for day in sorted(set(candidates)):
+            if self.holds(profile, day) != now:
+                return day
+        return None
+
+    def reads(self) -> frozenset[str]:
+        return frozenset({self.field.reads})
+
+    def _format(self, value: object) -> str:
+        if isinstance(value, (RelativeDate, Duration)):
+            return str(value)
+        if self.field.kind == "date" and isinstance(value, int):
+            return date.fromordinal(value).strftime("%d/%m/%Y")
+        if self.field.kind == "money" and isinstance(value, int):
+            return format_money(value, self.policy.currency)
+        if isinstance(value, frozenset):
+            return ", ".join(sorted(value)) or "none"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return str(value)
+
+    def describe(self) -> str:
+        if self.label:
+            return self.label
+        if self.op in ("is_set", "is_not_set"):
+            return f"{self.field.name} {op_label(self.op)}"
+        joiner = " and " if self.op == "between" else ", "
+        operands = joiner.join(self._format(o) for o in self.operands)
+        return f"{self.field.name} {op_label(self.op)} {operands}"
+
+    def explain(self, profile: Profile, today: int) -> Explanation:
+        actual = self.field.extract(profile, self.policy)
+        shown = "not set" if actual is None else self._format(actual)
+        return Explanation(f"{self.describe()} (is {shown})", self._test(actual, today))
+
+
+# --- behaviour ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """``<field> <action(s)> <value(s)>``, at least N times, optionally in a window.
+
+    ``values`` empty means any value. For ``searched`` on brands and categories,
+    a free-text search that contains the value as whole words counts too
+    (searching "sony headphones" counts as searching the brand Sony).
+    """
+
+    field: BehaviourField
+    actions: tuple[str, ...]
+    values: frozenset[str]
+    contains: bool = False
+    at_least: int = 1
+    within: Duration | None = None
+    between: tuple[int, int] | None = None
+    label: str = ""
+
+    def _matches(self, value: str, *, phrase: bool) -> bool:
+        if not self.values:
+            return True
+        if self.contains or phrase:
+            padded = f" {value} "
+            return any(f" {wanted} " in padded for wanted in self.values) if phrase else any(
+                wanted in value for wanted in self.values)
+        return value in self.values
+
+    def _days(self, profile: Profile) -> dict[int, int]:
+        """Events that match, summed per day (before any window)."""
+        totals: dict[int, int] = {}
+
+        def add(buckets: Iterable[tuple[int, int]]) -> None:
+            for day, count in buckets:
+                totals[day] = totals.get(day, 0) + count
+
+        for action in self.actions:
+            dimension = self.field.dimension
+            if self.values and not self.contains:
+                known = profile.values(action, dimension)  # type: ignore[arg-type]
+                for wanted in self.values:
+                    if wanted in known:
+                        add(known[wanted].items())
+            else:
+                for value, buckets in profile.values(action, dimension).items():  # type: ignore[arg-type]
+                    if self._matches(value, phrase=False):
+                        add(buckets.items())
+            if action == "searched" and dimension in ("brand", "category") and self.values:
+                for query, buckets in profile.values("searched", "query").items():
+                    if self._matches(query, phrase=True):
+                        add(buckets.items())
+        return totals
+
+    def _window(self, today: int) -> tuple[int | None, int | None]:
+        if self.within is not None:
+            return _back(self.within, today) + 1, None
+        if self.between is not None:
+            return self.between
+        return None, None
+
+    def _count(self, days: dict[int, int], today: int) -> int:
+        first, last = self._window(today)
+        return sum(c for d, c in days.items()
+                   if (first is None or d >= first) and (last is None or d <= last))
+
+    def holds(self, profile: Profile, today: int) -> bool:
+        return self._count(self._days(profile), today) >= self.at_least
+
+    def change_day(self, profile: Profile, today: int) -> int | None:
+        if self.within is None:
+            return None  # fixed or no window: only new events change the count
+        days = self._days(profile)
+        if self._count(days, today) < self.at_least:
+            return None  # a rolling window only loses events as time passes
+        # Find the day of the N-th newest matching event; the row stops holding when it leaves.
+        running = 0
+        for day in sorted(days, reverse=True):
+            running += days[day]
+            if running >= self.at_least:
+                horizon = max(day, today) + self.within.longest_days() + 2
+                return first_day_where(lambda t: _back(self.within, t) >= day, today, horizon)  # type: ignore[arg-type]
+        return None
+
+    def reads(self) -> frozenset[str]:
+        keys = set()
+        for action in self.actions:
+            if self.values and not self.contains:
+                keys |= {f"{action}:{self.field.dimension}:{v}" for v in self.values}
+            else:
+                keys.add(f"{action}:{self.field.dimension}:*")
+            if action == "searched" and self.field.dimension in ("brand", "category") and (
+                not self.values or any(len(v.split()) > MAX_PHRASE_WORDS for v in self.values)
+            ):
+                keys.add("searched:query:*")
+        return frozenset(keys)
+
+    def describe(self) -> str:
+        if self.label:
+            return self.label
+        verbs = " or ".join(self.actions)
+        what = " or ".join(repr(v) for v in sorted(self.values)) if self.values else "anything"
+        text = f"{self.field.name} {verbs} {'containing ' if self.contains else ''}{what}"
+        if self.at_least > 1:
+            text += f" at least {self.at_least} times"
+        if self.within is not None:
+            text += f" in the last {self.within}"
+        if self.between is not None:
+            a, b = (date.fromordinal(d).strftime("%d/%m/%Y") for d in self.between)
+            text += f" between {a} and {b}"
+        return text
+
+    def explain(self, profile: Profile, today: int) -> Explanation:
+        count = self._count(self._days(profile), today)
+        times = "once" if count == 1 else f"{count} times"
+        return Explanation(f"{self.describe()} (did so {times})", count >= self.at_least)
+
+
+# --- blocks ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class All:
+    children: tuple[Condition, ...]
+
+    def holds(self, profile: Profile, today: int) -> bool:
+        return all(c.holds(profile, today) for c in self.children)
+
+    def change_day(self, profile: Profile, today: int) -> int | None:
+        return _earliest(c.change_day(profile, today) for c in self.children)
+
+    def reads(self) -> frozenset[str]:
+        return frozenset().union(*(c.reads() for c in self.children))
+
+    def describe(self) -> str:
+        return "all of"
+
+    def explain(self, profile: Profile, today: int) -> Explanation:
+        parts = tuple(c.explain(profile, today) for c in self.children)
+        return Explanation("all of these", all(p.holds for p in parts), parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Any:
+    children: tuple[Condition, ...]
+
+    def holds(self, profile: Profile, today: int) -> bool:
+        return any(c.holds(profile, today) for c in self.children)
+
+    def change_day(self, profile: Profile, today: int) -> int | None:
+        return _earliest(c.change_day(profile, today) for c in self.children)
+
+    def reads(self) -> frozenset[str]:
+        return frozenset().union(*(c.reads() for c in self.children))
+
+    def describe(self) -> str:
+        return "any of"
+
+    def explain(self, profile: Profile, today: int) -> Explanation:
+        parts = tuple(c.explain(profile, today) for c in self.children)
+        return Explanation("any of these", any(p.holds for p in parts), parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: Condition
+
+    def holds(self, profile: Profile, today: int) -> bool:
+        return not self.child.holds(profile, today)
+
+    def change_day(self, profile: Profile, today: int) -> int | None:
+        return self.child.change_day(profile, today)
+
+    def reads(self) -> frozenset[str]:
+        return self.child.reads()
+
+    def describe(self) -> str:
+        return "not"
+
+    def explain(self, profile: Profile, today: int) -> Explanation:
+        inner = self.child.explain(profile, today)
+        return Explanation("none of this", not inner.holds, (inner,))
+
+
+def _earliest(days: Iterable[int | None]) -> int | None:
+    known = [d for d in days if d is not None]
+    return min(known) if known else None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """Membership of a public (consent) or private (staff) group: no rules, a record."""
+
+    group_id: str
+    kind: str  # "public" | "private"
+    reads_key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads_key", "consent" if self.kind == "public" else "staff")
+
+    def holds(self, profile: Profile, today: int) -> bool:
+        ids = profile.consented_groups if self.kind == "public" else profile.staff_group_ids
+        return self.group_id in ids
+
+    def change_day(self, profile: Profile, today: int) -> int | None:
+        return None
+
+    def reads(self) -> frozenset[str]:
+        return frozenset({self.reads_key})
+
+    def describe(self) -> str:
+        return "opted in" if self.kind == "public" else "added by staff"
+
+    def explain(self, profile: Profile, today: int) -> Explanation:
+        records = profile.consents if self.kind == "public" else profile.staff_groups
+        record = records.get(self.group_id)
+        if record is None:
+            what = "never opted in" if self.kind == "public" else "never added by staff"
+            return Explanation(what, False)
+        yes = getattr(record, "granted", getattr(record, "member", False))
+        verb = ("opted in" if yes else "opted out") if self.kind == "public" else (
+            "added" if yes else "removed")
+        who = f" by {record.staff_id}" if getattr(record, "staff_id", None) else ""
+        when = record.at.strftime("%d/%m/%Y %H:%M")
+        return Explanation(f"{verb} on {when} via {record.source}{who}", bool(yes))

@@ -1,0 +1,95 @@
+"""Which groups can an event affect? An index from what events touch to who reads it.
+
+Each compiled group declares the keys it reads (``viewed:brand:sony``,
+``orders``, ``consent``...); each event names the keys it touches. Only groups
+that share a key with the event are re-evaluated, so a shop with 1,000 brand
+groups pays for the few brands an event mentions, not for all 1,000.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable
+
+from pipeline.profile import normalise
+from pipeline.rules.compiler import CompiledGroup
+from pipeline.rules.fields import MAX_PHRASE_WORDS
+from schemas.events import Event, Product
+
+EVERYTHING = "*"
+
+
+def _product_keys(action: str, product: Product) -> set[str]:
+    keys = {f"{action}:product:{normalise(product.product_id)}", f"{action}:product:*"}
+    if product.brand:
+        keys |= {f"{action}:brand:{normalise(product.brand)}", f"{action}:brand:*"}
+    if product.category:
+        keys |= {f"{action}:category:{normalise(product.category)}", f"{action}:category:*"}
+    return keys
+
+
+def phrases(text: str, longest: int = MAX_PHRASE_WORDS) -> set[str]:
+    """Every run of up to ``longest`` consecutive words: what a search could be 'for'."""
+    words = text.split()
+    return {" ".join(words[i:j]) for i in range(len(words))
+            for j in range(i + 1, min(i + longest, len(words)) + 1)}
+
+
+def event_keys(event: Event) -> frozenset[str]:
+    """The keys an event can change in a profile."""
+    keys: set[str] = {"activity"}
+    kind = event.type
+    if kind == "view":
+        keys |= _product_keys("viewed", event.product)
+    elif kind in ("basket", "wishlist"):
+        if event.action == "add":
+            keys |= _product_keys(kind, event.product)
+    elif kind == "search":
+        query = normalise(event.query)
+        keys |= {f"searched:query:{query}", "searched:query:*",
+                 "searched:brand:*", "searched:category:*"}
+        for phrase in phrases(query):
+            keys |= {f"searched:brand:{phrase}", f"searched:category:{phrase}"}
+        if event.brand:
+            keys.add(f"searched:brand:{normalise(event.brand)}")
+        if event.category:
+            keys.add(f"searched:category:{normalise(event.category)}")
+    elif kind == "order":
+        keys.add("orders")
+        for line in event.lines:
+            keys |= _product_keys("ordered", line.product)
+    elif kind == "signup":
+        keys |= {"profile", "consent"}
+    elif kind == "customer_updated":
+        keys.add("profile")
+    elif kind == "consent":
+        keys.add("consent")
+    elif kind == "staff_membership":
+        keys.add("staff")
+    else:  # identify (merges two profiles) and erasure touch everything
+        keys.add(EVERYTHING)
+    return frozenset(keys)
+
+
+class RuleIndex:
+    """Groups by the keys they read."""
+
+    def __init__(self, groups: Iterable[CompiledGroup]) -> None:
+        self.groups: dict[str, CompiledGroup] = {g.id: g for g in groups}
+        self._by_key: dict[str, set[str]] = defaultdict(set)
+        for group in self.groups.values():
+            for key in group.reads - {"time"}:
+                self._by_key[key].add(group.id)
+        self.time_dependent = frozenset(g.id for g in self.groups.values() if g.time_dependent)
+
+    def affected(self, keys: Iterable[str]) -> list[CompiledGroup]:
+        keys = set(keys)
+        if EVERYTHING in keys:
+            return list(self.groups.values())
+        ids: set[str] = set()
+        for key in keys:
+            ids |= self._by_key.get(key, set())
+        return [self.groups[i] for i in sorted(ids)]
+
+    def for_event(self, event: Event) -> list[CompiledGroup]:
+        return self.affected(event_keys(event))
