@@ -20,8 +20,7 @@ from pipeline.settings import Settings, get_settings
 def _policy(settings: Settings):  # type: ignore[no-untyped-def]
     from pipeline.profile import ProfilePolicy
 
-    return ProfilePolicy(timezone=settings.shop_timezone, retention_days=settings.retention_days,
-                         currency=settings.currency)
+    return ProfilePolicy.from_settings(settings)
 
 
 def cmd_rules_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -94,6 +93,75 @@ def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_rules_apply(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from pipeline.rules import load
+    from pipeline.stream.publish import diff, publish, read_definitions
+
+    path = Path(args.path or settings.rules_dir)
+    ruleset = load(path, _policy(settings))
+    if not ruleset.ok:
+        for error in ruleset.errors:
+            print(f"  - {error}", file=sys.stderr)
+        print("nothing applied: fix the problems above first", file=sys.stderr)
+        return 1
+
+    async def run() -> int:
+        changes = diff(await read_definitions(settings), ruleset.definitions)
+        if changes.empty:
+            print(f"no changes: {settings.topic_definitions} already matches {path}")
+            return 0
+        print("\n".join(changes.lines()))
+        if args.dry_run:
+            print("dry run: nothing published")
+            return 0
+        sent = await publish(settings, changes)
+        print(f"published {sent} change(s) to {settings.topic_definitions}; "
+              "workers back-fill new and changed dynamic groups now")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import logging
+
+    from pipeline.stream.publish import ensure_definitions_topic
+    from pipeline.stream.topics import ensure_project_topics
+    from pipeline.stream.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def prepare() -> None:
+        await ensure_project_topics(settings)
+        await ensure_definitions_topic(settings)
+
+    asyncio.run(prepare())
+    Worker(settings).main()
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from pipeline.stream.publish import request_reconcile
+
+    reports = asyncio.run(request_reconcile(settings, timeout=args.timeout))
+    for r in sorted(reports, key=lambda r: r["partition"]):
+        print(f"  partition {r['partition']}: {r['subjects']} subject(s) rewritten, "
+              f"{r['stale_subject_keys']} stale key(s) and {r['stale_members']} stale member(s) removed")
+    print(f"Redis rebuilt from the profile table ({sum(r['subjects'] for r in reports)} subjects)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.demo import main as demo
+
+    return demo(settings)
+
+
 def cmd_schemas_export(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.export import SCHEMA_DIR, write
 
@@ -119,6 +187,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--now", help="evaluate as of this ISO time (default: now)")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     explain.set_defaults(handler=cmd_rules_explain)
+
+    apply = rules.add_parser("apply", help="publish rules_config/ to the definitions topic")
+    apply.add_argument("path", nargs="?", help="a file or folder (default: CG_RULES_DIR)")
+    apply.add_argument("--dry-run", action="store_true", help="show the changes, publish nothing")
+    apply.set_defaults(handler=cmd_rules_apply)
+
+    worker = sub.add_parser("worker", help="run a streaming worker (Kafka -> Faust -> Redis)")
+    worker.set_defaults(handler=cmd_worker)
+
+    reconcile = sub.add_parser("reconcile", help="rebuild Redis from the profile table, repairing drift")
+    reconcile.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for workers")
+    reconcile.set_defaults(handler=cmd_reconcile)
+
+    demo = sub.add_parser("demo", help="run the pipeline on sample traffic and print the groups table")
+    demo.set_defaults(handler=cmd_demo)
 
     schemas = sub.add_parser("schemas", help="the event contract").add_subparsers(
         dest="schemas_command", required=True)

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     shop_timezone: str = "Europe/London"
     currency: str = Field(default="GBP", pattern=r"^[A-Z]{3}$")
     rules_dir: Path = Path("rules_config")
+    max_future_seconds: int = Field(default=3600, ge=0)
+
+    # --- Worker tuning ---------------------------------------------------
+    batch_size: int = Field(default=500, ge=1)
+    batch_wait_seconds: float = Field(default=0.02, gt=0)
+    recheck_interval_seconds: float = Field(default=1.0, gt=0)
 
     # --- Web / admin -----------------------------------------------------
     web_host: str = "127.0.0.1"
@@ -68,6 +74,11 @@ class Settings(BaseSettings):
         if self.mode == "production" and not self.admin_token:
             raise ValueError("CG_ADMIN_TOKEN must be set when CG_MODE=production")
         return self
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as CG_* variables, to hand to another process (worker, exporter)."""
+        return {f"{ENV_PREFIX}{name.upper()}": str(value)
+                for name, value in self.model_dump().items() if value is not None}
 
     @property
     def kafka_url(self) -> str:

@@ -190,3 +190,5 @@ Event = Annotated[
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 STOREFRONT_EVENT_TYPES = frozenset({"view", "search", "basket", "wishlist", "order", "signup"})
+EVENT_TYPES = STOREFRONT_EVENT_TYPES | {
+    "identify", "consent", "staff_membership", "customer_updated", "erasure"}

@@ -1,0 +1,60 @@
+# Developer and CI entry points. The two to remember:
+#   make test   venv + local Kafka and Redis + the whole test suite (unit and integration)
+#   make demo   venv + local Kafka and Redis + the demo
+# Servers: deploy/local/servers.sh (state in var/, git-ignored); `make stop` ends them.
+# CG_KAFKA_PORT / CG_REDIS_PORT move the servers; the app's CG_KAFKA_BOOTSTRAP /
+# CG_REDIS_URL then follow (unless set explicitly).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+SERVERS := deploy/local/servers.sh
+
+ifneq ($(CG_KAFKA_PORT),)
+export CG_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(CG_KAFKA_PORT)
+endif
+ifneq ($(CG_REDIS_PORT),)
+export CG_REDIS_URL ?= redis://127.0.0.1:$(CG_REDIS_PORT)/0
+endif
+
+.PHONY: venv servers stop status test demo clean distclean
+
+venv: $(STAMP)
+
+# Re-installs only when the dependency declarations change.
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $@
+
+servers: venv
+	$(SERVERS) start
+
+stop:
+	$(SERVERS) stop
+
+status:
+	$(SERVERS) status
+
+# pytest exit code 5 means "no tests ran": a failure here, never a pass.
+test: venv servers
+	@rc=0; $(VENV)/bin/pytest tests/unit tests/integration || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
+
+demo: venv servers
+	$(VENV)/bin/customer-groups demo
+
+# Stops the servers and removes their state and test caches; keeps the downloads
+# (var/m2, var/kafka/lib) and .venv. `make distclean` removes those too.
+clean: stop
+	rm -rf var/kafka/data var/kafka/logs var/kafka/server.properties var/redis var/worker
+	rm -rf .pytest_cache .hypothesis build dist *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf var $(VENV)

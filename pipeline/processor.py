@@ -1,0 +1,194 @@
+"""What happens to one subject when a message for it arrives: pure, no I/O.
+
+The Faust agent that owns the profile table is a thin shell around
+:class:`SubjectProcessor`: it hands over the stored profile and the message,
+and gets back the new profile (or a deletion), the membership changes to write
+to Redis, and messages to send on. Keeping this pure lets every identity,
+merge, erasure and time case be tested without Kafka or Redis.
+
+The stored value of a subject is its encoded profile behind a 4-byte header
+holding the day of its next time-based re-check, so a worker rebuilding its
+re-check schedule after a restart need not decode a single profile.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable
+
+from pipeline.profile import Profile, ProfilePolicy, decode, encode, fold, merge, new_profile
+from pipeline.registry import GroupRegistry
+from pipeline.rules import CompiledGroup, matches, next_change_day
+from schemas.events import Event
+
+_HEADER = struct.Struct(">I")  # next re-check day (date ordinal), 0 for none
+
+
+def pack(profile: Profile, next_check: int | None) -> bytes:
+    return _HEADER.pack(next_check or 0) + encode(profile)
+
+
+def unpack(stored: bytes) -> tuple[Profile, int | None]:
+    (day,) = _HEADER.unpack_from(stored)
+    return decode(stored[_HEADER.size:]), day or None
+
+
+def peek_next_check(stored: bytes) -> int | None:
+    (day,) = _HEADER.unpack_from(stored)
+    return day or None
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """Tell a visitor's profile to move into a customer's (sent to the visitor's subject)."""
+
+    customer: str  # "c:<id>"
+    merge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MergeIn:
+    """A visitor's profile arriving at the customer's subject."""
+
+    visitor: str  # "v:<id>"
+    merge_id: str
+    profile: bytes | None  # encoded profile, None when the visitor had none
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """GDPR: drop the link from a cookie to an erased customer (sent to the identity stage)."""
+
+    visitor_id: str
+    customer_id: str
+
+
+Outgoing = MergeIn | Forget
+
+
+@dataclass
+class Result:
+    """What processing one message decided."""
+
+    profile: Profile | None  # the profile to store (None with delete=True: remove it)
+    store: bool = False
+    delete: bool = False
+    next_check: int | None = None
+    joined: frozenset[str] = frozenset()
+    left: frozenset[str] = frozenset()
+    mirrors: tuple[str, ...] = ()  # cookie subjects that mirror a customer's groups
+    reset_mirrors: tuple[str, ...] = ()  # cookie subjects whose mirror is rewritten whole
+    dropped: frozenset[str] = frozenset()  # groups the subject leaves because it is gone
+    # (key, message): a MergeIn goes to a subject key, a Forget to a raw visitor ID
+    outgoing: list[tuple[str, Outgoing]] = field(default_factory=list)
+
+    @property
+    def changes_membership(self) -> bool:
+        return bool(self.joined or self.left or self.dropped or self.reset_mirrors)
+
+
+def _mirrors(profile: Profile) -> tuple[str, ...]:
+    """Linked cookies show the customer's groups, so a returning device is recognised."""
+    if profile.subject.startswith("v:"):
+        return ()
+    return tuple(f"v:{v}" for v in sorted(profile.visitor_ids))
+
+
+class SubjectProcessor:
+    def __init__(self, registry: GroupRegistry, policy: ProfilePolicy) -> None:
+        self.registry = registry
+        self.policy = policy
+
+    # --- evaluation ------------------------------------------------------
+
+    def _evaluate(
+        self, profile: Profile, groups: Iterable[CompiledGroup], today: int, stored_next: int | None
+    ) -> tuple[set[str], int | None]:
+        """New membership after re-evaluating ``groups``; other memberships stand."""
+        groups = list(groups)
+        known = self.registry.groups
+        current = {g for g in profile.groups if g in known}
+        next_day = stored_next if stored_next is not None and stored_next > today else None
+        for group in groups:
+            if matches(group, profile, today):
+                current.add(group.id)
+            else:
+                current.discard(group.id)
+            day = next_change_day(group, profile, today)
+            if day is not None and (next_day is None or day < next_day):
+                next_day = day
+        return current, next_day
+
+    def _result(self, profile: Profile, new: set[str], next_day: int | None, **extra: object) -> Result:
+        old = set(profile.groups)
+        profile.groups = new
+        return Result(profile=profile, store=True, next_check=next_day,
+                      joined=frozenset(new - old), left=frozenset(old - new),
+                      mirrors=_mirrors(profile), **extra)  # type: ignore[arg-type]
+
+    # --- message handlers -------------------------------------------------
+
+    def on_event(self, profile: Profile | None, next_check: int | None, subject: str,
+                 event: Event, now: datetime) -> Result:
+        if event.type == "erasure":
+            return self.on_erase(profile)
+        # A new subject is evaluated against every group: its first event also sets
+        # what no event "touches" (registered or not, orders = 0, ...).
+        groups = self.registry.groups.values() if profile is None else self.registry.index.for_event(event)
+        profile = profile or new_profile(subject)
+        if not fold(profile, event, self.policy):
+            return Result(profile=None)  # a duplicate or no-op: nothing to store or write
+        today = self.policy.day_of(now)
+        new, next_day = self._evaluate(profile, groups, today, next_check)
+        return self._result(profile, new, next_day)
+
+    def on_recheck(self, profile: Profile | None, next_check: int | None, now: datetime) -> Result:
+        """A time window passed: re-evaluate every time-dependent group exactly."""
+        if profile is None:
+            return Result(profile=None)
+        today = self.policy.day_of(now)
+        new, next_day = self._evaluate(profile, self.registry.time_dependent, today, None)
+        if new == set(profile.groups) and next_day == next_check:
+            return Result(profile=None)
+        return self._result(profile, new, next_day)
+
+    def on_backfill(self, profile: Profile, next_check: int | None, groups: list[CompiledGroup],
+                    now: datetime) -> Result:
+        """New or changed groups evaluated over a stored profile (and removed ones dropped)."""
+        today = self.policy.day_of(now)
+        new, next_day = self._evaluate(profile, groups, today, next_check)
+        if new == set(profile.groups) and next_day == next_check:
+            return Result(profile=None)
+        return self._result(profile, new, next_day)
+
+    def on_handover(self, profile: Profile | None, subject: str, handover: Handover) -> Result:
+        """The visitor logged in: leave every group as a guest and move to the customer.
+
+        The merge message is sent even for a cookie with no profile, so the
+        customer side rewrites the cookie's mirror of its groups.
+        """
+        message = MergeIn(visitor=subject, merge_id=handover.merge_id,
+                          profile=encode(profile) if profile is not None else None)
+        if profile is None:
+            return Result(profile=None, outgoing=[(handover.customer, message)])
+        return Result(profile=None, delete=True, dropped=frozenset(profile.groups),
+                      outgoing=[(handover.customer, message)])
+
+    def on_merge_in(self, profile: Profile | None, next_check: int | None, subject: str,
+                    message: MergeIn, now: datetime) -> Result:
+        profile = profile or new_profile(subject)
+        merged = message.profile is not None and merge(
+            profile, decode(message.profile), self.policy, message.merge_id)
+        today = self.policy.day_of(now)
+        groups = self.registry.groups.values() if merged else ()
+        new, next_day = self._evaluate(profile, groups, today, next_check)
+        return self._result(profile, new, next_day, reset_mirrors=(message.visitor,))
+
+    def on_erase(self, profile: Profile | None) -> Result:
+        if profile is None:
+            return Result(profile=None, delete=True)
+        forget = [(v, Forget(v, profile.customer_id or "")) for v in sorted(profile.visitor_ids)]
+        return Result(profile=None, delete=True, dropped=frozenset(profile.groups),
+                      mirrors=_mirrors(profile), outgoing=forget)  # type: ignore[arg-type]

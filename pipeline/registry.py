@@ -1,0 +1,86 @@
+"""The groups a worker knows right now, and the policy they impose on events.
+
+Built from definitions as they arrive on the definitions topic. Besides the
+compiled groups and their index it holds a fingerprint per group, so that a
+partition can tell exactly which groups changed since it last back-filled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import orjson
+
+from pipeline.profile import ProfilePolicy
+from pipeline.rules import CompiledGroup, RuleError, RuleIndex, build
+from schemas.events import Event
+from schemas.groups import GroupDefinition
+
+
+def fingerprint(definition: GroupDefinition) -> str:
+    """A short hash of what a definition means (its type and rules, not its name)."""
+    meaning = definition.model_dump(mode="json", include={"type", "rules"}, by_alias=True)
+    return hashlib.blake2b(orjson.dumps(meaning, option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class GroupRegistry:
+    groups: dict[str, CompiledGroup] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    errors: tuple[RuleError, ...] = ()
+    index: RuleIndex = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", RuleIndex(self.groups.values()))
+
+    @classmethod
+    def from_definitions(
+        cls, definitions: Iterable[GroupDefinition], policy: ProfilePolicy
+    ) -> "GroupRegistry":
+        """Compile what compiles; a bad definition is reported, never fatal to a worker."""
+        ruleset = build(((d, "definitions topic") for d in definitions), policy)
+        return cls(
+            groups=dict(ruleset.groups),
+            fingerprints={gid: fingerprint(g.definition) for gid, g in ruleset.groups.items()},
+            errors=tuple(ruleset.errors),
+        )
+
+    @property
+    def time_dependent(self) -> list[CompiledGroup]:
+        return [self.groups[gid] for gid in sorted(self.index.time_dependent)]
+
+    def check(self, event: Event) -> tuple[str, str] | None:
+        """(field, why) when an event breaks the group-type rules, None when it is fine.
+
+        Only public groups can be opted in to, and only private groups can have
+        customers added by staff; nobody joins a dynamic group by hand.
+        """
+        problem: str | None = None
+        if event.type == "consent":
+            problem = self._expect(event.group_id, "public", "opt in to")
+            return ("group_id", problem) if problem else None
+        if event.type == "staff_membership":
+            problem = self._expect(event.group_id, "private", "add customers by hand to")
+            return ("group_id", problem) if problem else None
+        if event.type == "signup":
+            for gid in event.public_groups:
+                problem = self._expect(gid, "public", "opt in to")
+                if problem:
+                    return ("public_groups", problem)
+        return None
+
+    def _expect(self, group_id: str, wanted: str, verb: str) -> str | None:
+        group = self.groups.get(group_id)
+        if group is None:
+            return f"group {group_id} does not exist"
+        if group.type != wanted:
+            return f"group {group_id} ({group.definition.name!r}) is {group.type}: only {wanted} groups can be used to {verb}"
+        return None
+
+    def changed_since(self, applied: dict[str, str]) -> tuple[list[CompiledGroup], set[str]]:
+        """Groups new or changed since ``applied`` (id → fingerprint), and ids removed."""
+        changed = [g for gid, g in sorted(self.groups.items()) if applied.get(gid) != self.fingerprints[gid]]
+        removed = set(applied) - set(self.groups)
+        return changed, removed

@@ -1,0 +1,1 @@
+"""Redis: the membership view the personalisation layer and exporter read."""

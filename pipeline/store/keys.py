@@ -1,0 +1,64 @@
+"""The Redis key layout: a contract other languages rely on (see README, "Redis contract").
+
+Every key starts with the configured prefix and carries a Redis Cluster hash
+tag in braces, so the keys one lookup needs live in one slot:
+
+- ``{prefix}:s:{<subject>}`` — SET of the group IDs a subject belongs to. A
+  subject is ``c:<customer_id>`` or ``v:<visitor_id>``: one SMEMBERS answers
+  "which groups is this customer/visitor in".
+- ``{prefix}:g:{<group_id>}:c`` and ``{prefix}:g:{<group_id>}:v`` — SETs of a
+  group's customer IDs and anonymous visitor IDs. Both share the ``{group_id}``
+  tag, so SCARD of each in one pipeline is one round trip, even on a cluster;
+  SSCAN lists members without blocking Redis.
+- ``{prefix}:l:{v:<visitor_id>}`` — STRING: the customer subject a cookie's
+  groups mirror once that cookie has logged in. The cookie's own
+  ``{prefix}:s:{v:<visitor_id>}`` then holds the customer's groups, so a device
+  that comes back logged out is still recognised with one SMEMBERS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpace:
+    prefix: str = "cg"
+
+    def subject(self, subject: str) -> str:
+        return f"{self.prefix}:s:{{{subject}}}"
+
+    def link(self, visitor_subject: str) -> str:
+        return f"{self.prefix}:l:{{{visitor_subject}}}"
+
+    def members(self, group_id: str, anonymous: bool) -> str:
+        return f"{self.prefix}:g:{{{group_id}}}:{'v' if anonymous else 'c'}"
+
+    def member_keys(self, group_id: str) -> tuple[str, str]:
+        """(customers, anonymous visitors) of a group."""
+        return self.members(group_id, False), self.members(group_id, True)
+
+    def reconcile_report(self, request_id: str) -> str:
+        return f"{self.prefix}:reconcile:{request_id}"
+
+    def subject_pattern(self) -> str:
+        return f"{self.prefix}:s:*"
+
+    def members_pattern(self) -> str:
+        return f"{self.prefix}:g:*"
+
+    def parse_subject_key(self, key: str) -> str:
+        """``cg:s:{c:42}`` → ``c:42``."""
+        return key[len(self.prefix) + 4:-1]
+
+    def parse_members_key(self, key: str) -> tuple[str, bool]:
+        """``cg:g:{12}:v`` → (``12``, anonymous)."""
+        return key[len(self.prefix) + 4:-3], key.endswith(":v")
+
+
+def split_subject(subject: str) -> tuple[bool, str]:
+    """(anonymous?, raw ID) of ``c:<id>`` / ``v:<id>``."""
+    kind, _, raw = subject.partition(":")
+    if kind not in ("c", "v") or not raw:
+        raise ValueError(f"not a subject: {subject!r}")
+    return kind == "v", raw

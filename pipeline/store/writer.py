@@ -1,0 +1,81 @@
+"""Writing membership changes to Redis: planned as data, sent in one pipeline per batch.
+
+Every command is idempotent (SADD, SREM, DEL), so re-applying a batch after a
+crash, or a message delivered twice, leaves Redis exactly as once. Counts are
+set cardinalities, never counters, for the same reason.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from redis.asyncio import Redis
+
+from pipeline.processor import Result
+from pipeline.store.keys import KeySpace, split_subject
+
+Command = tuple[str, ...]  # ("SADD", key, member, ...)
+
+
+def plan(keys: KeySpace, subject: str, result: Result) -> list[Command]:
+    """The Redis commands that make ``result`` visible, in the order they must run."""
+    anonymous, raw_id = split_subject(subject)
+    own = keys.subject(subject)
+    commands: list[Command] = []
+    if result.dropped or result.delete:
+        commands += [("SREM", keys.members(g, anonymous), raw_id) for g in sorted(result.dropped)]
+        commands.append(("DEL", own))
+        commands += [("DEL", keys.subject(m), keys.link(m)) for m in result.mirrors]
+        return commands
+    joined, left = sorted(result.joined), sorted(result.left)
+    for target in (own, *(keys.subject(m) for m in result.mirrors)):
+        if joined:
+            commands.append(("SADD", target, *joined))
+        if left:
+            commands.append(("SREM", target, *left))
+    commands += [("SADD", keys.members(g, anonymous), raw_id) for g in joined]
+    commands += [("SREM", keys.members(g, anonymous), raw_id) for g in left]
+    groups = sorted(result.profile.groups) if result.profile is not None else []
+    commands += mirror_commands(keys, subject, result.reset_mirrors, groups)
+    return commands
+
+
+def mirror_commands(keys: KeySpace, customer: str, mirrors: Iterable[str], groups: list[str]) -> list[Command]:
+    """Rewrite whole each cookie that mirrors a customer's groups, and link it to the customer."""
+    commands: list[Command] = []
+    for mirror in mirrors:
+        commands += [("DEL", keys.subject(mirror)), ("SET", keys.link(mirror), customer)]
+        if groups:
+            commands.append(("SADD", keys.subject(mirror), *groups))
+    return commands
+
+
+class MembershipWriter:
+    """Collects commands for a batch and sends them in one round trip."""
+
+    def __init__(self, redis: Redis, keys: KeySpace) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._pending: list[Command] = []
+
+    def stage(self, subject: str, result: Result) -> None:
+        if result.changes_membership or result.delete:
+            self._pending += plan(self.keys, subject, result)
+
+    def stage_commands(self, commands: Iterable[Command]) -> None:
+        self._pending += commands
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> int:
+        """Send what is staged; on failure nothing is forgotten, so the caller can retry."""
+        if not self._pending:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for command in self._pending:
+            pipe.execute_command(*command)
+        await pipe.execute()
+        sent, self._pending = len(self._pending), []
+        return sent

@@ -1,0 +1,1 @@
+"""Kafka plumbing shared by the Faust worker, the demo and the integration tests."""

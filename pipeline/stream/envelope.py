@@ -1,0 +1,87 @@
+"""The messages the pipeline's own stages send each other on internal topics.
+
+One byte says what the message is; the rest is its body. Events travel as
+the storefront's original JSON (already validated once), so nothing is
+re-serialised on the way and a dead letter can always show the exact bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import orjson
+
+from pipeline.processor import Forget, Handover, MergeIn
+
+EVENT, HANDOVER, MERGE_IN, RECHECK, SYNC, FORGET, RECONCILE = b"E", b"H", b"M", b"R", b"S", b"F", b"C"
+_LENGTH = struct.Struct(">I")
+
+
+@dataclass(frozen=True, slots=True)
+class Recheck:
+    """A time window may have passed for this subject: re-evaluate it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    """Bring every profile of this partition up to date with the group definitions."""
+
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    """Rewrite this partition's subjects in Redis from the profile table; report under ``request_id``."""
+
+    partition: int
+    request_id: str
+
+
+Control = Handover | MergeIn | Recheck | Sync | Forget | Reconcile
+Message = bytes | Control  # bytes: a raw event
+
+
+def encode_event(raw: bytes) -> bytes:
+    return EVENT + raw
+
+
+def encode(message: Control) -> bytes:
+    if isinstance(message, Handover):
+        return HANDOVER + orjson.dumps({"customer": message.customer, "merge_id": message.merge_id})
+    if isinstance(message, MergeIn):
+        header = orjson.dumps({"visitor": message.visitor, "merge_id": message.merge_id,
+                               "has_profile": message.profile is not None})
+        return MERGE_IN + _LENGTH.pack(len(header)) + header + (message.profile or b"")
+    if isinstance(message, Recheck):
+        return RECHECK
+    if isinstance(message, Sync):
+        return SYNC + orjson.dumps({"partition": message.partition})
+    if isinstance(message, Reconcile):
+        return RECONCILE + orjson.dumps({"partition": message.partition, "request_id": message.request_id})
+    return FORGET + orjson.dumps({"visitor_id": message.visitor_id, "customer_id": message.customer_id})
+
+
+def decode(value: bytes) -> Message:
+    kind, body = value[:1], value[1:]
+    if kind == EVENT:
+        return body
+    if kind == HANDOVER:
+        doc = orjson.loads(body)
+        return Handover(customer=doc["customer"], merge_id=doc["merge_id"])
+    if kind == MERGE_IN:
+        (length,) = _LENGTH.unpack_from(body)
+        header = orjson.loads(body[_LENGTH.size:_LENGTH.size + length])
+        profile = body[_LENGTH.size + length:] if header["has_profile"] else None
+        return MergeIn(visitor=header["visitor"], merge_id=header["merge_id"], profile=profile)
+    if kind == RECHECK:
+        return Recheck()
+    if kind == SYNC:
+        return Sync(partition=orjson.loads(body)["partition"])
+    if kind == RECONCILE:
+        doc = orjson.loads(body)
+        return Reconcile(partition=doc["partition"], request_id=doc["request_id"])
+    if kind == FORGET:
+        doc = orjson.loads(body)
+        return Forget(visitor_id=doc["visitor_id"], customer_id=doc["customer_id"])
+    raise ValueError(f"unknown internal message kind {kind!r}")

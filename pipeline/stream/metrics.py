@@ -1,0 +1,43 @@
+"""Prometheus metrics of a worker, served at ``/metrics`` by its web server."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """One registry per worker, so tests can run several workers in one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events_in = Counter("cg_events_in_total", "Messages consumed, by stage", ["stage"], registry=r)
+        self.dead_lettered = Counter("cg_dead_lettered_total", "Messages sent to the dead-letter topic",
+                                     ["stage", "reason"], registry=r)
+        self.membership_changes = Counter("cg_membership_changes_total", "Group joins and leaves",
+                                          ["change"], registry=r)
+        self.evaluation_seconds = Histogram(
+            "cg_evaluation_seconds", "Time to fold and evaluate one message for one subject",
+            buckets=(1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05), registry=r)
+        self.batch_seconds = Histogram(
+            "cg_batch_seconds", "Time to process one batch of the profile stage, Redis included",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5), registry=r)
+        self.redis_flush_seconds = Histogram(
+            "cg_redis_flush_seconds", "Time to send one batch of membership writes to Redis",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5), registry=r)
+        self.redis_retries = Counter("cg_redis_retries_total", "Redis writes retried after an error",
+                                     registry=r)
+        self.lag = Gauge("cg_consumer_lag", "Messages not yet read, by topic and partition",
+                         ["topic", "partition"], registry=r)
+        self.rechecks = Counter("cg_rechecks_total", "Time-based re-checks sent", registry=r)
+        self.scheduled = Gauge("cg_rechecks_scheduled", "Subjects waiting for a time-based re-check",
+                               registry=r)
+        self.backfilled = Counter("cg_backfilled_profiles_total",
+                                  "Stored profiles re-evaluated for new or changed groups", registry=r)
+        self.backfill_progress = Gauge("cg_backfill_progress_ratio",
+                                       "Progress of the running back-fill of a partition (0-1)",
+                                       ["partition"], registry=r)
+        self.groups = Gauge("cg_groups", "Groups known to this worker, by type", ["type"], registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,141 @@
+"""Publishing group definitions to the compacted definitions topic (``rules apply``).
+
+The topic holds the latest definition per group ID (the message key); deleting
+a group writes a tombstone. Workers follow the topic and back-fill new or
+changed dynamic groups over their stored profiles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from pipeline.registry import fingerprint
+from pipeline.settings import Settings
+from pipeline.stream.topics import ensure_topics
+from schemas.groups import GroupDefinition
+
+COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+
+
+@dataclass
+class DefinitionsDiff:
+    added: list[GroupDefinition] = field(default_factory=list)
+    changed: list[GroupDefinition] = field(default_factory=list)  # rules or type changed
+    renamed: list[GroupDefinition] = field(default_factory=list)  # only name/description changed
+    removed: list[GroupDefinition] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.renamed or self.removed)
+
+    def lines(self) -> list[str]:
+        out = [f"+ {d.id} {d.type} {d.name!r}" for d in self.added]
+        out += [f"~ {d.id} {d.type} {d.name!r} (rules changed)" for d in self.changed]
+        out += [f"~ {d.id} {d.type} {d.name!r} (name or description)" for d in self.renamed]
+        out += [f"- {d.id} {d.type} {d.name!r}" for d in self.removed]
+        return out
+
+
+def diff(current: dict[str, GroupDefinition], wanted: Iterable[GroupDefinition]) -> DefinitionsDiff:
+    result = DefinitionsDiff()
+    wanted_by_id = {d.id: d for d in wanted}
+    for gid, new in sorted(wanted_by_id.items()):
+        old = current.get(gid)
+        if old is None:
+            result.added.append(new)
+        elif fingerprint(old) != fingerprint(new):
+            result.changed.append(new)
+        elif old != new:
+            result.renamed.append(new)
+    result.removed = [d for gid, d in sorted(current.items()) if gid not in wanted_by_id]
+    return result
+
+
+async def ensure_definitions_topic(settings: Settings) -> None:
+    await ensure_topics(settings.kafka_bootstrap, [settings.topic_definitions], partitions=1,
+                        replication=settings.topic_replication, configs=COMPACTED)
+
+
+async def read_definitions(settings: Settings, timeout: float = 30.0) -> dict[str, GroupDefinition]:
+    """The definitions currently on the topic (the latest per group, tombstones applied)."""
+    await ensure_definitions_topic(settings)
+    consumer = AIOKafkaConsumer(settings.topic_definitions, bootstrap_servers=settings.kafka_bootstrap,
+                                group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    current: dict[str, GroupDefinition] = {}
+    try:
+        async with asyncio.timeout(timeout):
+            while not consumer.assignment():
+                await consumer.getmany(timeout_ms=100)
+            partitions = list(consumer.assignment())
+            ends = await consumer.end_offsets(partitions)
+            for tp in partitions:
+                await consumer.seek_to_beginning(tp)
+            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+                for batch in (await consumer.getmany(timeout_ms=200)).values():
+                    for record in batch:
+                        gid = record.key.decode() if record.key else ""
+                        if record.value is None:
+                            current.pop(gid, None)
+                        else:
+                            current[gid] = GroupDefinition.model_validate_json(record.value)
+    finally:
+        await consumer.stop()
+    return current
+
+
+async def publish(settings: Settings, changes: DefinitionsDiff) -> int:
+    """Write the changes (tombstones for removed groups); returns messages written."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        sent = 0
+        for definition in (*changes.added, *changes.changed, *changes.renamed):
+            value = definition.model_dump_json(by_alias=True, exclude_none=True).encode()
+            await producer.send_and_wait(settings.topic_definitions, value=value, key=definition.id.encode())
+            sent += 1
+        for definition in changes.removed:
+            await producer.send_and_wait(settings.topic_definitions, value=None, key=definition.id.encode())
+            sent += 1
+        return sent
+    finally:
+        await producer.stop()
+
+
+async def request_reconcile(settings: Settings, timeout: float = 600.0) -> list[dict[str, int]]:
+    """Ask every partition's owner to rebuild its part of Redis; wait for all their reports."""
+    import uuid
+
+    import orjson
+    from redis.asyncio import Redis
+
+    from pipeline.store.keys import KeySpace
+    from pipeline.stream.envelope import Reconcile, encode
+
+    request_id = uuid.uuid4().hex
+    topic = f"{settings.app_id}.by-subject"
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        partitions = sorted(await producer.partitions_for(topic) or ())
+        if not partitions:
+            raise RuntimeError(f"topic {topic} does not exist: has a worker with app id "
+                               f"{settings.app_id!r} ever run?")
+        for partition in partitions:
+            await producer.send_and_wait(topic, encode(Reconcile(partition, request_id)),
+                                         key=b"__reconcile__", partition=partition)
+    finally:
+        await producer.stop()
+    redis = Redis.from_url(settings.redis_url)
+    report = KeySpace(settings.redis_prefix).reconcile_report(request_id)
+    try:
+        async with asyncio.timeout(timeout):
+            while await redis.hlen(report) < len(partitions):
+                await asyncio.sleep(0.5)
+        return [orjson.loads(v) for v in (await redis.hgetall(report)).values()]
+    finally:
+        await redis.aclose()

@@ -1,0 +1,176 @@
+"""The streaming worker: a Faust app with three stages and the services around them.
+
+::
+
+    cg.events ──ingest──▶ <app>.by-visitor ──identity──▶ <app>.by-subject ──profiles──▶ Redis
+     (any key)  validate     (key: visitor)   cookie→customer  (key: subject)   fold, evaluate
+                dead-letter                   table            profile table
+
+* **ingest** validates each event (a bad one goes to the dead-letter topic
+  with its bytes and reason) and re-keys it by cookie, or by customer when
+  there is no cookie. The storefront may key its messages any way it likes.
+* **identity** owns the cookie→customer table, decides whose profile an event
+  belongs to and, at a cookie's first logged-in event, hands the cookie's
+  profile over to the customer's.
+* **profiles** owns the profile table; it folds, evaluates only the groups an
+  event can affect, writes membership changes to Redis in one pipeline per
+  batch, then stores the profiles (Redis first: see :mod:`pipeline.stream.stages`).
+
+Delivery is at-least-once; every step is idempotent (event-ID dedupe in the
+profile, merge IDs, SADD/SREM), so redelivery and restarts change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+import faust
+from redis.asyncio import Redis
+
+from pipeline.profile import ProfilePolicy
+from pipeline.registry import GroupRegistry
+from pipeline.settings import Settings
+from pipeline.store.keys import KeySpace
+from pipeline.store.writer import MembershipWriter
+from pipeline.stream.definitions import DefinitionsWatcher
+from pipeline.stream.metrics import Metrics
+from pipeline.stream.schedule import RecheckSchedule
+
+log = logging.getLogger(__name__)
+
+RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+
+
+class Worker:
+    """Everything one worker process holds: the app, its topics, tables and services."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        app_id: str | None = None,
+        web_enabled: bool = True,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        from pipeline.stream import stages  # the agents' bodies
+
+        self.settings = settings
+        self.now = clock or (lambda: datetime.now(timezone.utc))  # tests move time forward
+        self.app_id = app_id or settings.app_id
+        self.policy = ProfilePolicy.from_settings(settings)
+        self.metrics = Metrics()
+        self.keys = KeySpace(settings.redis_prefix)
+        self.redis: Redis = Redis.from_url(settings.redis_url)
+        self.writer = MembershipWriter(self.redis, self.keys)
+        self.schedule = RecheckSchedule()
+        self.max_future = timedelta(seconds=settings.max_future_seconds)
+        partitions = settings.topic_partitions
+        datadir = settings.data_dir / self.app_id
+        datadir.mkdir(parents=True, exist_ok=True)
+        self.app = faust.App(
+            self.app_id,
+            broker=settings.kafka_url,
+            store=settings.table_store,
+            datadir=str(datadir),
+            topic_partitions=partitions,
+            topic_replication_factor=settings.topic_replication,
+            table_standby_replicas=0,
+            web_enabled=web_enabled,
+            web_host=settings.web_host,
+            web_port=settings.web_port,
+            web_bind=settings.web_host,
+            broker_commit_interval=1.0,
+            consumer_auto_offset_reset="earliest",
+            producer_linger_ms=2,
+            stream_buffer_maxsize=settings.batch_size * 4,
+        )
+        topic = self.app.topic
+        self.events = topic(settings.topic_events, partitions=partitions, **RAW)
+        self.by_visitor = topic(f"{self.app_id}.by-visitor", partitions=partitions, internal=True, **RAW)
+        self.by_subject = topic(f"{self.app_id}.by-subject", partitions=partitions, internal=True, **RAW)
+        self.dead_letter = topic(settings.topic_dead_letter, partitions=partitions, **RAW)
+        self.identity = self.app.Table("identity", key_type=str, value_type=str, partitions=partitions)
+        self.profiles = self.app.Table("profiles", key_type=str, value_type=bytes, partitions=partitions)
+        self.applied = self.app.Table("applied-definitions", key_type=str, value_type=bytes,
+                                      partitions=partitions)
+        self.watcher = DefinitionsWatcher(settings.kafka_bootstrap, settings.topic_definitions,
+                                          self.policy, self._definitions_changed)
+        self.stages = stages.Stages(self)
+        self._wire()
+
+    @property
+    def registry(self) -> GroupRegistry:
+        return self.watcher.registry
+
+    # --- wiring -----------------------------------------------------------
+
+    def _wire(self) -> None:
+        app, stages = self.app, self.stages
+        app.agent(self.events, name=f"{self.app_id}.ingest")(stages.ingest)
+        app.agent(self.by_visitor, name=f"{self.app_id}.identity")(stages.identity)
+        app.agent(self.by_subject, name=f"{self.app_id}.profiles")(stages.profiles)
+        app.task(self._run_watcher)
+        app.timer(self.settings.recheck_interval_seconds, name=f"{self.app_id}.recheck")(stages.send_due_rechecks)
+        app.timer(5.0, name=f"{self.app_id}.lag")(self._measure_lag)
+        self.profiles.on_recover(self._after_recovery)
+        app.on_partitions_revoked.connect(self._on_revoked)
+        app.page("/metrics")(self._metrics_page)
+        app.page("/healthz")(self._health_page)
+
+    async def _run_watcher(self) -> None:
+        await self.dead_letter.maybe_declare()
+        await self.watcher.run()
+
+    async def _definitions_changed(self, registry: GroupRegistry) -> None:
+        for kind in ("public", "private", "dynamic"):
+            self.metrics.groups.labels(kind).set(sum(g.type == kind for g in registry.groups.values()))
+        if self.watcher.ready.is_set() or registry.groups:
+            await self.stages.request_sync()
+
+    async def _after_recovery(self) -> None:
+        """After every rebalance: rebuild the re-check schedule, bring partitions up to date."""
+        self.schedule.clear()
+        self.stages.rebuild_partition_index()
+        if self.watcher.ready.is_set():
+            await self.stages.request_sync()
+
+    async def _on_revoked(self, app: faust.App, revoked: object, **_: object) -> None:
+        self.schedule.clear()
+
+    async def _measure_lag(self) -> None:
+        consumer = self.app.consumer
+        for tp in consumer.assignment():
+            try:
+                read = consumer._read_offset.get(tp)  # private, metrics only
+                high = consumer.highwater(tp)
+            except Exception:  # noqa: BLE001 - a metric must never stop the worker
+                continue
+            if high is not None:
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - ((read or -1) + 1)))
+
+    async def _metrics_page(self, web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return web.bytes(self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _health_page(self, web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        ready = self.watcher.ready.is_set() and not self.app.rebalancing
+        return web.json({"ready": ready, "groups": len(self.registry.groups),
+                         "scheduled_rechecks": len(self.schedule)}, status=200 if ready else 503)
+
+    # --- lifecycle ----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Run in the current event loop (tests, the demo); ``main`` runs it as a process."""
+        await self.app.start()
+
+    async def stop(self) -> None:
+        await self.app.stop()
+        await self.redis.aclose()
+
+    def main(self) -> None:
+        """Run as a worker process until stopped (SIGTERM/SIGINT stop it cleanly)."""
+        worker = faust.Worker(self.app, loglevel="info", override_logging=False)
+        worker.execute_from_commandline()

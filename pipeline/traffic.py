@@ -1,0 +1,133 @@
+"""Realistic storefront traffic, for the demo and the benchmarks.
+
+Deterministic for a seed: the same call gives the same events (and event IDs),
+so replaying the demo twice shows that duplicates change nothing. Brands,
+categories and products follow a Zipf-like popularity curve; visitors browse
+in sessions of views and searches, some add to basket or wishlist, some buy;
+some register (before and after 1 November 2025, the seed's example) and log
+in from their cookie, merging their anonymous history.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+BRANDS = ["Sony", "Samsung", "Stressless", "Lego", "Apple", "Bosch", "Dyson", "Nike", "Adidas",
+          "Panasonic", "Philips", "Le Creuset", "Joseph Joseph", "Orchard Fresh", "Tropical Farms",
+          "Canon", "Nikon", "Garmin", "Kenwood", "Smeg"]
+CATEGORIES = ["TV", "Audio", "Cameras", "Chairs", "Sofas", "Toys", "Kitchen", "Fruit", "Exotic Fruit",
+              "Shoes", "Sportswear", "Phones", "Laptops", "Watches", "Lighting"]
+SEARCH_WORDS = ["cheap", "best", "deals", "new", "black", "small", "large", "gift", "sale", "2025"]
+
+
+def _zipf_weights(n: int, s: float = 1.1) -> list[float]:
+    weights = [1 / (rank ** s) for rank in range(1, n + 1)]
+    return list(itertools.accumulate(weights))
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    products: list[dict[str, Any]]
+    cumulative: list[float]
+
+    @classmethod
+    def build(cls, rng: random.Random, size: int) -> "Catalogue":
+        products = []
+        for i in range(size):
+            brand = BRANDS[min(int(rng.paretovariate(1.2)) - 1, len(BRANDS) - 1)]
+            category = rng.choice(CATEGORIES)
+            if brand in ("Orchard Fresh", "Tropical Farms"):
+                category = rng.choice(["Fruit", "Exotic Fruit"])
+            products.append({"product_id": f"P{i:05d}", "brand": brand, "category": category,
+                             "price": f"{rng.choice([5, 12, 25, 49, 99, 199, 499, 899, 1499])}.00"})
+        return cls(products, _zipf_weights(size))
+
+    def pick(self, rng: random.Random) -> dict[str, Any]:
+        point = rng.random() * self.cumulative[-1]
+        return self.products[bisect.bisect_left(self.cumulative, point)]
+
+
+@dataclass(frozen=True)
+class TrafficShape:
+    customers: int = 500
+    visitors: int = 3000
+    catalogue: int = 400
+    days: int = 120
+    seed: int = 2025
+    registered_share: float = 0.3  # of sessions that belong to a logged-in customer
+
+
+def generate(shape: TrafficShape, *, now: datetime | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Events session by session (sessions in time order), ending at ``now``; at most ``limit``."""
+    rng = random.Random(shape.seed)
+    now = now or datetime.now(timezone.utc)
+    start = now - timedelta(days=shape.days)
+    catalogue = Catalogue.build(rng, shape.catalogue)
+    ids = itertools.count()
+    produced = 0
+
+    def event(kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
+        return {"type": kind, "event_id": f"demo-{shape.seed}-{next(ids)}", "occurred_at": at.isoformat(),
+                **{k: v for k, v in fields.items() if v is not None}}
+
+    # Customers register at a time in the window, some before the seed's 1 November 2025.
+    signups: dict[str, datetime] = {}
+    for c in range(shape.customers):
+        signups[f"C{c:05d}"] = start + timedelta(seconds=rng.uniform(0, shape.days * 86400 * 0.8))
+    cookies = {customer: f"ck-c{idx}" for idx, customer in enumerate(signups)}
+    pending_signup = dict(signups)
+
+    sessions = shape.visitors + shape.customers * 3
+    times = sorted(start + timedelta(seconds=rng.uniform(0, shape.days * 86400)) for _ in range(sessions))
+    for at in times:
+        registered = rng.random() < shape.registered_share and signups
+        customer = rng.choice(list(signups)) if registered else None
+        if customer and signups[customer] > at:
+            customer = None
+        visitor = cookies[customer] if customer else f"ck-{rng.randrange(shape.visitors)}"
+        out: list[dict[str, Any]] = []
+        if customer and customer in pending_signup:
+            joined = pending_signup.pop(customer)
+            out.append(event("signup", joined, visitor_id=visitor, customer_id=customer,
+                             email=f"{customer.lower()}@example.com", first_name="Sam", last_name=customer,
+                             date_joined=joined.date().isoformat(),
+                             public_groups=["1"] if rng.random() < 0.4 else []))
+        elif customer:
+            out.append(event("identify", at, visitor_id=visitor, customer_id=customer))
+        clock = at
+        basket: list[dict[str, Any]] = []
+        for _ in range(rng.randint(1, 8)):
+            clock += timedelta(seconds=rng.uniform(5, 120))
+            roll = rng.random()
+            product = catalogue.pick(rng)
+            if roll < 0.15:
+                words = [product["brand"].lower()] if rng.random() < 0.6 else [product["category"].lower()]
+                out.append(event("search", clock, visitor_id=visitor, customer_id=customer,
+                                 query=" ".join(words + rng.sample(SEARCH_WORDS, rng.randint(0, 2)))))
+            elif roll < 0.25:
+                basket.append(product)
+                out.append(event("basket", clock, visitor_id=visitor, customer_id=customer, action="add",
+                                 product=product, quantity=rng.randint(1, 2)))
+            elif roll < 0.30:
+                out.append(event("wishlist", clock, visitor_id=visitor, customer_id=customer, action="add",
+                                 product=product))
+            else:
+                out.append(event("view", clock, visitor_id=visitor, customer_id=customer, product=product))
+        if basket and customer and rng.random() < 0.5:
+            clock += timedelta(seconds=rng.uniform(30, 300))
+            lines = [{"product": p, "quantity": 1, "unit_price": p["price"]} for p in basket]
+            total = f"{sum(float(p['price']) for p in basket):.2f}"
+            out.append(event("order", clock, visitor_id=visitor, customer_id=customer,
+                             order_id=f"ORD-{shape.seed}-{next(ids)}", lines=lines, total=total, currency="GBP"))
+        for item in out:
+            if datetime.fromisoformat(item["occurred_at"]) > now:
+                continue
+            yield item
+            produced += 1
+            if limit is not None and produced >= limit:
+                return

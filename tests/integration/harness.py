@@ -1,0 +1,111 @@
+"""Running the real worker against the real servers, for the integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from redis.asyncio import Redis
+
+from pipeline.settings import Settings
+from pipeline.store.keys import KeySpace
+from pipeline.stream.publish import diff, ensure_definitions_topic, publish, read_definitions
+from pipeline.stream.topics import ensure_project_topics
+from pipeline.stream.worker import Worker
+from schemas.groups import GroupDefinition
+
+T = TypeVar("T")
+
+
+class Clock:
+    """The worker's clock, which a test can move forward."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def prepare(settings: Settings) -> None:
+    await ensure_project_topics(settings)
+    await ensure_definitions_topic(settings)
+
+
+async def apply(settings: Settings, definitions: Iterable[dict[str, Any] | GroupDefinition]) -> None:
+    """Publish exactly these definitions (others on the topic are deleted), as ``rules apply``."""
+    wanted = [d if isinstance(d, GroupDefinition) else GroupDefinition.model_validate(d) for d in definitions]
+    await publish(settings, diff(await read_definitions(settings), wanted))
+
+
+@asynccontextmanager
+async def running_worker(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Worker]:
+    worker = Worker(settings, web_enabled=False, clock=clock)
+    await worker.start()
+    try:
+        await asyncio.wait_for(worker.watcher.ready.wait(), 60)
+        yield worker
+    finally:
+        await worker.stop()
+
+
+async def produce(settings: Settings, events: Iterable[dict[str, Any] | bytes], key: bytes | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(settings.topic_events,
+                                       e if isinstance(e, bytes) else orjson.dumps(e), key=key)
+                   for e in events]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], check: Callable[[T], bool],
+                     timeout: float = 60.0) -> T:
+    """Poll ``probe`` until ``check`` holds; return the last value either way."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    value = await probe()
+    while not check(value) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.2)
+        value = await probe()
+    return value
+
+
+class View:
+    """What the personalisation layer and the exporter see in Redis."""
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.keys = KeySpace(settings.redis_prefix)
+
+    async def groups_of(self, subject: str) -> set[str]:
+        return set(await self.redis.smembers(self.keys.subject(subject)))
+
+    async def members(self, group_id: str) -> tuple[set[str], set[str]]:
+        customers, guests = self.keys.member_keys(group_id)
+        return set(await self.redis.smembers(customers)), set(await self.redis.smembers(guests))
+
+
+async def dead_letters(settings: Settings, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(settings.topic_dead_letter, bootstrap_servers=settings.kafka_bootstrap,
+                                group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(found) < count and asyncio.get_running_loop().time() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                found += [orjson.loads(r.value) for r in batch]
+    finally:
+        await consumer.stop()
+    return found
+
+
+def ago(clock: Clock, **delta: float) -> str:
+    return (clock.now - timedelta(**delta)).isoformat()

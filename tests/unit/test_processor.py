@@ -1,0 +1,138 @@
+"""One subject's life: events, login hand-over, merge, re-checks, back-fill, erasure."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pipeline.processor import Forget, Handover, MergeIn, SubjectProcessor, pack, peek_next_check, unpack
+from pipeline.profile import decode
+from pipeline.registry import GroupRegistry
+from schemas.groups import GroupDefinition
+
+from .rules.conftest import NOW, POLICY, at, event, order, signup, today, view
+
+DEFINITIONS = [
+    GroupDefinition.model_validate(d) for d in (
+        {"id": "1", "name": "Newsletter", "type": "public"},
+        {"id": "7", "name": "Post", "type": "private"},
+        {"id": "12", "name": "Sony", "type": "dynamic", "rules": [["brand", "viewed", "Sony"]]},
+        {"id": "30", "name": "Recent Sony", "type": "dynamic",
+         "rules": [{"field": "brand", "op": "viewed", "value": "Sony", "within": "3 days"}]},
+        {"id": "20", "name": "All Customers", "type": "dynamic", "rules": [["registered", "equals", "yes"]]},
+    )
+]
+REGISTRY = GroupRegistry.from_definitions(DEFINITIONS, POLICY)
+P = SubjectProcessor(REGISTRY, POLICY)
+
+
+def test_first_event_creates_a_profile_and_joins_groups() -> None:
+    result = P.on_event(None, None, "v:v1", view(at("19/11/2025")), NOW)
+    assert result.store and result.profile is not None
+    assert result.joined == {"12", "30"} and not result.left
+    assert result.next_check == today() + 2  # 3-day window from 19/11 ends 22/11
+    assert result.profile.groups == {"12", "30"}
+
+
+def test_a_duplicate_event_changes_nothing() -> None:
+    e = view(at("19/11/2025"))
+    first = P.on_event(None, None, "v:v1", e, NOW)
+    again = P.on_event(first.profile, first.next_check, "v:v1", e, NOW)
+    assert not again.store and not again.changes_membership
+
+
+def test_events_only_reevaluate_groups_they_can_affect() -> None:
+    first = P.on_event(None, None, "v:v1", view(at("19/11/2025")), NOW)
+    assert first.profile is not None
+    first.profile.groups.add("20")  # a stale membership an unrelated event must not touch
+    other = P.on_event(first.profile, first.next_check, "v:v1", view(at("19/11/2025"), brand="Acme"), NOW)
+    assert "20" in other.profile.groups and not other.left  # type: ignore[union-attr]
+
+
+def test_recheck_drops_an_expired_window_and_stops_rechecking() -> None:
+    first = P.on_event(None, None, "v:v1", view(at("19/11/2025")), NOW)
+    later = NOW + timedelta(days=2)
+    result = P.on_recheck(first.profile, first.next_check, later)
+    assert result.left == {"30"} and result.next_check is None and result.store
+    assert P.on_recheck(result.profile, None, later).store is False
+
+
+def test_consent_and_staff_membership() -> None:
+    consent = event("consent", customer_id="c1", group_id="1", granted=True, source="account")
+    staff = event("staff_membership", customer_id="c1", group_id="7", action="add", source="pos", staff_id="s")
+    a = P.on_event(None, None, "c:c1", consent, NOW)
+    b = P.on_event(a.profile, a.next_check, "c:c1", staff, NOW)
+    assert a.joined == {"1", "20"} and b.joined == {"7"}
+    assert b.mirrors == ()
+
+
+def test_handover_leaves_guest_groups_and_sends_the_profile() -> None:
+    guest = P.on_event(None, None, "v:v1", view(at("19/11/2025")), NOW).profile
+    result = P.on_handover(guest, "v:v1", Handover(customer="c:c1", merge_id="login-1"))
+    assert result.delete and result.dropped == {"12", "30"}
+    [(key, message)] = result.outgoing
+    assert key == "c:c1" and isinstance(message, MergeIn) and message.visitor == "v:v1"
+    assert decode(message.profile).count("viewed", "brand", "sony") == 1  # type: ignore[arg-type]
+
+
+def test_handover_of_a_cookie_without_profile_still_reaches_the_customer() -> None:
+    result = P.on_handover(None, "v:v9", Handover(customer="c:c1", merge_id="m"))
+    assert not result.delete and result.outgoing[0][1] == MergeIn("v:v9", "m", None)
+
+
+def test_merge_moves_guest_memberships_to_the_customer_once() -> None:
+    guest = P.on_event(None, None, "v:v1", view(at("19/11/2025")), NOW).profile
+    message = P.on_handover(guest, "v:v1", Handover("c:c1", "login-1")).outgoing[0][1]
+    customer = P.on_event(None, None, "c:c1", signup("05/11/2025", customer="c1", visitor_id="v1"), NOW)
+    merged = P.on_merge_in(customer.profile, customer.next_check, "c:c1", message, NOW)  # type: ignore[arg-type]
+    assert merged.joined == {"12", "30"} and merged.reset_mirrors == ("v:v1",)
+    assert merged.mirrors == ("v:v1",)
+    again = P.on_merge_in(merged.profile, merged.next_check, "c:c1", message, NOW)  # type: ignore[arg-type]
+    assert not again.joined and again.profile.count("viewed", "brand", "sony") == 1  # type: ignore[union-attr]
+
+
+def test_erasure_drops_everything_and_forgets_cookie_links() -> None:
+    customer = P.on_event(None, None, "c:c1", signup("05/11/2025", customer="c1", visitor_id="v1"), NOW)
+    erased = P.on_event(customer.profile, None, "c:c1",
+                        event("erasure", customer_id="c1", requested_by="dpo"), NOW)
+    assert erased.delete and erased.dropped == {"20"} and erased.mirrors == ("v:v1",)
+    assert erased.outgoing == [("v1", Forget("v1", "c1"))]
+
+
+def test_backfill_evaluates_only_the_given_groups() -> None:
+    stored = P.on_event(None, None, "v:v1", order("600", at("10/11/2025"), customer=None), NOW)
+    big = GroupDefinition.model_validate({"id": "22", "name": "Big", "type": "dynamic",
+                                          "rules": [["averagespend", "greater than", 500]]})
+    registry = GroupRegistry.from_definitions([*DEFINITIONS, big], POLICY)
+    changed, removed = registry.changed_since(REGISTRY.fingerprints)
+    assert [g.id for g in changed] == ["22"] and not removed
+    result = SubjectProcessor(registry, POLICY).on_backfill(stored.profile, stored.next_check, changed, NOW)  # type: ignore[arg-type]
+    assert result.joined == {"22"}
+
+
+def test_groups_that_no_longer_exist_are_left() -> None:
+    stored = P.on_event(None, None, "v:v1", view(at("19/11/2025")), NOW)
+    registry = GroupRegistry.from_definitions([d for d in DEFINITIONS if d.id != "12"], POLICY)
+    changed, removed = registry.changed_since(REGISTRY.fingerprints)
+    assert removed == {"12"} and not changed
+    result = SubjectProcessor(registry, POLICY).on_backfill(stored.profile, stored.next_check, changed, NOW)  # type: ignore[arg-type]
+    assert result.left == {"12"}
+
+
+def test_stored_value_round_trip_and_header() -> None:
+    result = P.on_event(None, None, "v:v1", view(at("19/11/2025")), NOW)
+    stored = pack(result.profile, result.next_check)  # type: ignore[arg-type]
+    assert peek_next_check(stored) == result.next_check
+    profile, day = unpack(stored)
+    assert profile == result.profile and day == result.next_check
+
+
+def test_registry_enforces_group_types() -> None:
+    assert REGISTRY.check(event("consent", customer_id="c", group_id="12", granted=True,
+                                source="account")) == (
+        "group_id", "group 12 ('Sony') is dynamic: only public groups can be used to opt in to")
+    field, why = REGISTRY.check(event(  # type: ignore[misc]
+        "staff_membership", customer_id="c", group_id="1", action="add", source="cms", staff_id="s"))
+    assert field == "group_id" and "only private groups" in why
+    assert REGISTRY.check(signup("05/11/2025", public_groups=["99"])) == (
+        "public_groups", "group 99 does not exist")
+    assert REGISTRY.check(signup("05/11/2025", public_groups=["1"])) is None

@@ -1,0 +1,98 @@
+"""pipeline.settings: CG_-prefixed environment variables, defaults and validation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from pipeline.settings import ENV_PREFIX, Settings, get_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No CG_* variable from the caller's shell (or the Makefile) leaks into these tests."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+    get_settings.cache_clear()
+
+
+def test_defaults_point_at_the_local_servers() -> None:
+    s = Settings()
+    assert s.mode == "development"
+    assert s.kafka_bootstrap == "127.0.0.1:19092"
+    assert s.redis_url == "redis://127.0.0.1:16379/0"
+    assert s.kafka_url == "kafka://127.0.0.1:19092"
+    assert s.shop_timezone == "Europe/London"
+    assert s.topic_partitions >= 1 and s.topic_replication == 1
+    assert s.admin_token is None
+
+
+def test_reads_prefixed_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CG_KAFKA_BOOTSTRAP", "10.0.0.1:9092,10.0.0.2:9092")
+    monkeypatch.setenv("CG_TOPIC_PARTITIONS", "12")
+    monkeypatch.setenv("CG_SHOP_TIMEZONE", "America/New_York")
+    monkeypatch.setenv("CG_DATA_DIR", "/srv/state")
+    monkeypatch.setenv("cg_currency", "EUR")  # case-insensitive like pydantic-settings
+    s = Settings()
+    assert s.kafka_url == "kafka://10.0.0.1:9092,kafka://10.0.0.2:9092"
+    assert s.topic_partitions == 12
+    assert s.shop_timezone == "America/New_York"
+    assert s.data_dir == Path("/srv/state")
+    assert s.currency == "EUR"
+
+
+def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "elsewhere:9092")
+    monkeypatch.setenv("MODE", "production")
+    s = Settings()
+    assert s.kafka_bootstrap == "127.0.0.1:19092"
+    assert s.mode == "development"
+
+
+def test_unknown_timezone_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CG_SHOP_TIMEZONE", "Mars/Olympus_Mons")
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        Settings()
+
+
+def test_production_requires_an_admin_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CG_MODE", "production")
+    with pytest.raises(ValidationError, match="CG_ADMIN_TOKEN"):
+        Settings()
+    monkeypatch.setenv("CG_ADMIN_TOKEN", "s3cret")
+    assert Settings().mode == "production"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CG_MODE", "staging"),
+        ("CG_TOPIC_PARTITIONS", "0"),
+        ("CG_TOPIC_PARTITIONS", "many"),
+        ("CG_WEB_PORT", "70000"),
+        ("CG_CURRENCY", "euro"),
+        ("CG_REDIS_PREFIX", "has space"),
+        ("CG_RETENTION_DAYS", "0"),
+    ],
+)
+def test_invalid_values_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(ValidationError):
+        Settings().mode = "production"  # type: ignore[misc]
+
+
+def test_get_settings_reads_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = get_settings()
+    monkeypatch.setenv("CG_APP_ID", "changed")
+    assert get_settings() is first
+    get_settings.cache_clear()
+    assert get_settings().app_id == "changed"
