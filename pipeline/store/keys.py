@@ -14,6 +14,10 @@ tag in braces, so the keys one lookup needs live in one slot:
   groups mirror once that cookie has logged in. The cookie's own
   ``{prefix}:s:{v:<visitor_id>}`` then holds the customer's groups, so a device
   that comes back logged out is still recognised with one SMEMBERS.
+- ``{prefix}:d:{c:<customer_id>}`` — HASH of a customer's details for exports:
+  ``email``, ``first_name``, ``last_name``, ``date_joined`` (ISO date), and per
+  group ``consent:<group_id>`` / ``staff:<group_id>`` (JSON: granted/member,
+  at, source, staff_id).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ class KeySpace:
 
     def subject(self, subject: str) -> str:
         return f"{self.prefix}:s:{{{subject}}}"
+
+    def details(self, customer_subject: str) -> str:
+        return f"{self.prefix}:d:{{{customer_subject}}}"
 
     def link(self, visitor_subject: str) -> str:
         return f"{self.prefix}:l:{{{visitor_subject}}}"

@@ -5,8 +5,8 @@ reconcile request reaches every partition of the profile stage as a control
 message, so each partition's owner repairs its own subjects *inside* its
 stream: no live event for those subjects can interleave with the repair.
 
-For one partition it (1) rewrites every stored subject's keys whole, and the
-cookies that mirror it, and (2) removes what no stored profile explains:
+For one partition it (1) rewrites every stored subject's keys whole (groups,
+details), and the cookies that mirror it, and (2) removes what no stored profile explains:
 subject keys of subjects that are gone (but not cookies that mirror a
 customer: their link key says whose they are), and set members whose profile
 is gone or is no longer in that group. Both passes use SCAN/SSCAN, never KEYS
@@ -21,6 +21,7 @@ from typing import Callable
 from redis.asyncio import Redis
 
 from pipeline.processor import unpack
+from pipeline.store.details import details_of
 from pipeline.store.keys import KeySpace, split_subject
 from pipeline.store.writer import Command, mirror_commands
 
@@ -40,10 +41,15 @@ class ReconcileStats:
                 "stale_subject_keys": self.stale_subject_keys, "stale_members": self.stale_members}
 
 
-def rewrite(keys: KeySpace, subject: str, groups: list[str], mirrors: list[str]) -> list[Command]:
+def rewrite(keys: KeySpace, subject: str, groups: list[str], mirrors: list[str],
+            details: dict[str, str]) -> list[Command]:
     """Commands that make one stored subject's keys exactly what its profile says."""
     anonymous, raw_id = split_subject(subject)
     commands: list[Command] = [("DEL", keys.subject(subject))]
+    if not anonymous:
+        commands.append(("DEL", keys.details(subject)))
+        if details:
+            commands.append(("HSET", keys.details(subject), *[p for kv in sorted(details.items()) for p in kv]))
     if groups:
         commands.append(("SADD", keys.subject(subject), *groups))
     commands += [("SADD", keys.members(g, anonymous), raw_id) for g in groups]
@@ -82,13 +88,17 @@ async def find_stale(
                 stats.stale_members += 1
 
 
-def stored_state(values: dict[str, bytes]) -> tuple[dict[str, set[str]], dict[str, list[str]]]:
-    """(groups, mirrored cookies) of each stored subject, decoded from the table values."""
+def stored_state(
+    values: dict[str, bytes],
+) -> tuple[dict[str, set[str]], dict[str, list[str]], dict[str, dict[str, str]]]:
+    """(groups, mirrored cookies, details) of each stored subject, from the table values."""
     groups: dict[str, set[str]] = {}
     mirrors: dict[str, list[str]] = {}
+    details: dict[str, dict[str, str]] = {}
     for subject, value in values.items():
         profile, _ = unpack(value)
         groups[subject] = set(profile.groups)
+        details[subject] = details_of(profile)
         if subject.startswith("c:"):
             mirrors[subject] = [f"v:{v}" for v in sorted(profile.visitor_ids)]
-    return groups, mirrors
+    return groups, mirrors, details

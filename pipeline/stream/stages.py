@@ -35,6 +35,7 @@ from pipeline.processor import (
     unpack,
 )
 from pipeline.profile import Profile
+from pipeline.store.details import details_commands, details_of
 from pipeline.stream import envelope, reconcile
 from pipeline.stream.dead_letter import record
 from pipeline.stream.faust_compat import event_context
@@ -170,6 +171,7 @@ class Stages:
             state = states.get(subject) or self._load(subject, event)
             state.event = event
             started = time.perf_counter()
+            details_before = details_of(state.profile)
             try:
                 result = self._handle(processor, state, subject, message, now)
             except Exception as exc:  # noqa: BLE001 - a bad message must not stop the worker
@@ -179,6 +181,8 @@ class Stages:
                 continue
             w.metrics.evaluation_seconds.observe(time.perf_counter() - started)
             self._apply(state, subject, result)
+            w.writer.stage_commands(details_commands(
+                w.keys, subject, details_before, details_of(state.profile), result.delete))
             states[subject] = state
             outgoing += result.outgoing
         await self._commit(states, outgoing)
@@ -320,13 +324,13 @@ class Stages:
         w, partition = self.w, message.partition
         with event_context(event):
             values = {s: v for s in sorted(self._subjects.get(partition, ())) if (v := w.profiles.get(s))}
-        groups, mirrors = reconcile.stored_state(values)
+        groups, mirrors, details = reconcile.stored_state(values)
         stats = reconcile.ReconcileStats(partition)
         await reconcile.find_stale(w.redis, w.keys, partition, self.partition_of, groups, stats)
         w.writer.stage_commands(stats.commands)
         for subject in sorted(groups):
             w.writer.stage_commands(reconcile.rewrite(w.keys, subject, sorted(groups[subject]),
-                                                      mirrors.get(subject, [])))
+                                                      mirrors.get(subject, []), details[subject]))
             stats.subjects += 1
             if w.writer.pending > 5000:
                 await self.flush_redis()

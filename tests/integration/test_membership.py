@@ -76,6 +76,8 @@ async def test_the_seed_groups_get_exactly_the_right_members(
     assert await view.groups_of("v:ck-other") == set()
     customers, guests = await redis.scard(view.keys.members("12", False)), await redis.scard(view.keys.members("12", True))
     assert (customers, guests) == (1, 3)  # the seed's "Members (1) / also includes 3 anonymous guests"
+    details = await redis.hgetall(view.keys.details("c:new-no-order"))
+    assert details["email"] == "new-no-order@example.com" and details["date_joined"] == "2025-11-05"
 
 
 async def test_login_moves_a_guests_memberships_to_the_customer(
