@@ -112,11 +112,12 @@ class SubjectProcessor:
         current = {g for g in profile.groups if g in known}
         next_day = stored_next if stored_next is not None and stored_next > today else None
         for group in groups:
-            if matches(group, profile, today):
+            holds = matches(group, profile, today)
+            if holds:
                 current.add(group.id)
             else:
                 current.discard(group.id)
-            day = next_change_day(group, profile, today)
+            day = next_change_day(group, profile, today, holds)
             if day is not None and (next_day is None or day < next_day):
                 next_day = day
         return current, next_day

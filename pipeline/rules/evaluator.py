@@ -42,12 +42,17 @@ def matches(group: CompiledGroup, profile: Profile, today: int) -> bool:
     return group.condition.holds(profile, today)
 
 
-def next_change_day(group: CompiledGroup, profile: Profile, today: int) -> int | None:
-    """The first day after ``today`` on which membership differs, if no event arrives."""
+def next_change_day(group: CompiledGroup, profile: Profile, today: int,
+                    current: bool | None = None) -> int | None:
+    """The first day after ``today`` on which membership differs, if no event arrives.
+
+    ``current`` is membership today when the caller already knows it.
+    """
     if not group.time_dependent:
         return None
     condition = group.condition
-    current = condition.holds(profile, today)
+    if current is None:
+        current = condition.holds(profile, today)
     day = today
     for _ in range(MAX_CANDIDATE_DAYS):
         candidate = condition.change_day(profile, day)
@@ -78,9 +83,10 @@ def memberships(
     member: set[str] = set()
     earliest: int | None = None
     for group in groups:
-        if group.condition.holds(profile, today):
+        holds = group.condition.holds(profile, today)
+        if holds:
             member.add(group.id)
-        day = next_change_day(group, profile, today)
+        day = next_change_day(group, profile, today, holds)
         if day is not None and (earliest is None or day < earliest):
             earliest = day
     return frozenset(member), earliest

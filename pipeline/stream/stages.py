@@ -71,29 +71,46 @@ class Stages:
         self._partitioner = DefaultPartitioner()
         self._subjects: dict[int, set[str]] = {}  # partition -> subjects stored there
 
-    # --- ingest: validate and re-key ---------------------------------------
+    # --- ingest: validate, then resolve identity here or re-key ---------------
 
     async def ingest(self, stream: "StreamT") -> None:
         w = self.w
         await w.watcher.ready.wait()
-        async for event in stream.events():
-            w.metrics.events_in.labels("ingest").inc()
-            raw: bytes = event.value
-            try:
-                parsed = decode_event(raw)
-                self._check_policy(parsed)
-            except EventRejected as rejected:
-                await self._dead_letter(event, raw, rejected, "ingest")
-                continue
-            except Exception as exc:  # noqa: BLE001 - a bad message must not stop the worker
-                log.exception("cannot validate a message")
-                await self._dead_letter(event, raw, EventRejected(f"validation failed: {exc!r}"), "ingest")
-                continue
-            if parsed.visitor_id:
-                await w.by_visitor.send(key=parsed.visitor_id.encode(), value=envelope.encode_event(raw))
-            else:
-                await w.by_subject.send(key=f"c:{parsed.customer_id}".encode(),
-                                        value=envelope.encode_event(raw))
+        async for batch in stream.take_events(w.settings.batch_size, within=w.settings.batch_wait_seconds):
+            for event in batch:
+                await self._ingest_one(event)
+
+    async def _ingest_one(self, event: "EventT") -> None:
+        w = self.w
+        w.metrics.events_in.labels("ingest").inc()
+        raw: bytes = event.value
+        try:
+            parsed = decode_event(raw)
+            self._check_policy(parsed)
+        except EventRejected as rejected:
+            await self._dead_letter(event, raw, rejected, "ingest")
+            return
+        except Exception as exc:  # noqa: BLE001 - a bad message must not stop the worker
+            log.exception("cannot validate a message")
+            await self._dead_letter(event, raw, EventRejected(f"validation failed: {exc!r}"), "ingest")
+            return
+        if not parsed.visitor_id:
+            await w.by_subject.send(key=f"c:{parsed.customer_id}".encode(), value=envelope.encode_event(raw))
+        elif self._keyed_by_visitor(event, parsed.visitor_id):
+            # The storefront keyed it by cookie, so this partition owns the cookie's identity
+            # entry: resolve it here and save a hop through the re-keying topic.
+            with event_context(event):
+                await self._route(event, parsed, raw, parsed.visitor_id)
+        else:
+            await w.by_visitor.send(key=parsed.visitor_id.encode(), value=envelope.encode_event(raw))
+
+    def _keyed_by_visitor(self, event: "EventT", visitor_id: str) -> bool:
+        """True when the message sits on the partition the cookie ID hashes to (murmur2)."""
+        message = event.message
+        if message.key != visitor_id.encode():
+            return False
+        count = self.w.app.consumer.topic_partitions(message.topic)
+        return count == self.w.settings.topic_partitions and message.partition == self.partition_of(visitor_id)
 
     def _check_policy(self, event: Event) -> None:
         """Valid JSON can still be refused: a clock far ahead, or the wrong kind of group."""
@@ -118,6 +135,7 @@ class Stages:
     # --- identity: cookie -> customer ---------------------------------------
 
     async def identity(self, stream: "StreamT") -> None:
+        """Events whose cookie partition is elsewhere arrive here re-keyed by cookie."""
         w = self.w
         await w.watcher.ready.wait()
         async for event in stream.events():
@@ -129,16 +147,24 @@ class Stages:
                     del w.identity[message.visitor_id]
                 continue
             try:
-                routing = route(decode_event(message), visitor, w.identity.get(visitor))  # type: ignore[arg-type]
-            except Exception as exc:  # noqa: BLE001 - a bad message must not stop the worker
-                rejected = exc if isinstance(exc, EventRejected) else EventRejected(f"routing failed: {exc!r}")
+                parsed = decode_event(message)  # type: ignore[arg-type]
+            except EventRejected as rejected:
                 await self._dead_letter(event, event.value, rejected, "identity")
                 continue
-            if routing.link:
-                w.identity[visitor] = routing.link
-            if routing.handover:
-                await w.by_subject.send(key=f"v:{visitor}".encode(), value=envelope.encode(routing.handover))
-            await w.by_subject.send(key=routing.subject.encode(), value=envelope.encode_event(message))  # type: ignore[arg-type]
+            await self._route(event, parsed, message, visitor)  # type: ignore[arg-type]
+
+    async def _route(self, event: "EventT", parsed: Event, raw: bytes, visitor: str) -> None:
+        """Whose profile the event folds into; link the cookie and hand it over at first login.
+
+        Must run where ``visitor``'s identity entry lives (in its partition's context).
+        """
+        w = self.w
+        routing = route(parsed, visitor, w.identity.get(visitor))
+        if routing.link:
+            w.identity[visitor] = routing.link
+        if routing.handover:
+            await w.by_subject.send(key=f"v:{visitor}".encode(), value=envelope.encode(routing.handover))
+        await w.by_subject.send(key=routing.subject.encode(), value=envelope.encode_event(raw))
 
     # --- profiles: fold, evaluate, write --------------------------------------
 

@@ -54,13 +54,18 @@ async def running_worker(settings: Settings, clock: Clock | None = None) -> Asyn
         await worker.stop()
 
 
-async def produce(settings: Settings, events: Iterable[dict[str, Any] | bytes], key: bytes | None = None) -> None:
+async def produce(settings: Settings, events: Iterable[dict[str, Any] | bytes], *,
+                  key_by_visitor: bool = False) -> None:
+    """Send events as the storefront would: unkeyed, or keyed by cookie (the fast path)."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
-        futures = [await producer.send(settings.topic_events,
-                                       e if isinstance(e, bytes) else orjson.dumps(e), key=key)
-                   for e in events]
+        futures = []
+        for e in events:
+            visitor = e.get("visitor_id") if isinstance(e, dict) and key_by_visitor else None
+            futures.append(await producer.send(settings.topic_events,
+                                               e if isinstance(e, bytes) else orjson.dumps(e),
+                                               key=visitor.encode() if visitor else None))
         await asyncio.gather(*futures)
     finally:
         await producer.stop()

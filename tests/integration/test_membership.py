@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from pipeline.rules import load
 from pipeline.settings import Settings
 
 from .harness import Clock, View, ago, apply, dead_letters, eventually, prepare, produce, running_worker
+from .harness import produce as _produce
 
 RULES = Path(__file__).parents[2] / "rules_config"
 _ids = itertools.count()
@@ -80,12 +82,14 @@ async def test_the_seed_groups_get_exactly_the_right_members(
     assert details["email"] == "new-no-order@example.com" and details["date_joined"] == "2025-11-05"
 
 
+@pytest.mark.parametrize("keyed", [False, True], ids=["unkeyed-rekeyed", "keyed-by-cookie"])
 async def test_login_moves_a_guests_memberships_to_the_customer(
-        settings: Settings, redis: Redis, seed_definitions: list[Any]) -> None:
+        settings: Settings, redis: Redis, seed_definitions: list[Any], keyed: bool) -> None:
     clock, view = Clock(), View(redis, settings)
     await prepare(settings)
     await apply(settings, seed_definitions)
-    async with running_worker(settings, clock):
+    async with running_worker(settings, clock) as worker:
+        produce = functools.partial(_produce, key_by_visitor=keyed)
         await produce(settings, [ev("view", clock, 2, visitor_id="ck1", product=product("Sony"))])
         assert (await eventually(lambda: view.members("12"), lambda m: "ck1" in m[1]))[1] == {"ck1"}
 
@@ -100,7 +104,10 @@ async def test_login_moves_a_guests_memberships_to_the_customer(
         await produce(settings, [ev("view", clock, 0.2, visitor_id="ck1", product=product("Stressless", "s1")),
                                  ev("view", clock, 0.1, visitor_id="ck1", product=product("Stressless", "s2"))])
         stressless = await eventually(lambda: view.members("10"), lambda m: "c5" in m[0])
+        rekeyed = worker.metrics.events_in.labels("identity")._value.get()  # noqa: SLF001
     assert stressless == ({"c5"}, set())
+    # keyed by cookie, identity is resolved at ingest; unkeyed, every cookie event takes the re-keying hop
+    assert (rekeyed == 0) if keyed else (rekeyed == 4)
 
 
 async def test_a_rolling_window_expires_on_time_with_no_new_event(settings: Settings, redis: Redis) -> None:
