@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from pipeline.profile import ProfilePolicy, fold, new_profile, subject_for
@@ -90,8 +91,10 @@ async def _state(view: View, subjects: list[str]) -> dict[str, set[str]]:
     return {s: await view.groups_of(s) for s in subjects}
 
 
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 async def test_sigkilled_worker_converges_to_exact_membership(
-        settings: Settings, redis: Redis, tmp_path: Path) -> None:
+        settings: Settings, redis: Redis, tmp_path: Path, store: str) -> None:
+    settings = settings.model_copy(update={"table_store": store})
     view = View(redis, settings)
     await prepare(settings)
     policy = ProfilePolicy.from_settings(settings)
