@@ -107,6 +107,8 @@ class Worker:
     # --- wiring -----------------------------------------------------------
 
     def _wire(self) -> None:
+        from pipeline.admin import register_admin
+
         app, stages = self.app, self.stages
         app.agent(self.events, name=f"{self.app_id}.ingest")(stages.ingest)
         app.agent(self.by_visitor, name=f"{self.app_id}.identity")(stages.identity)
@@ -116,8 +118,16 @@ class Worker:
         app.timer(5.0, name=f"{self.app_id}.lag")(self._measure_lag)
         self.profiles.on_recover(self._after_recovery)
         app.on_partitions_revoked.connect(self._on_revoked)
-        app.page("/metrics")(self._metrics_page)
-        app.page("/healthz")(self._health_page)
+        # Faust binds a page handler into its own View class: plain functions, not bound methods.
+        async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+            return await self._metrics_page(web)
+
+        async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+            return await self._health_page(web)
+
+        app.page("/metrics")(metrics)
+        app.page("/healthz")(healthz)
+        register_admin(self)  # the admin API: pipeline/admin
 
     async def _run_watcher(self) -> None:
         await self.dead_letter.maybe_declare()
@@ -150,12 +160,12 @@ class Worker:
             if high is not None:
                 self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - ((read or -1) + 1)))
 
-    async def _metrics_page(self, web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+    async def _metrics_page(self, web: faust.web.View) -> faust.web.Response:
         from prometheus_client import CONTENT_TYPE_LATEST
 
         return web.bytes(self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def _health_page(self, web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+    async def _health_page(self, web: faust.web.View) -> faust.web.Response:
         ready = self.watcher.ready.is_set() and not self.app.rebalancing
         return web.json({"ready": ready, "groups": len(self.registry.groups),
                          "scheduled_rechecks": len(self.schedule)}, status=200 if ready else 503)

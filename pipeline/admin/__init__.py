@@ -1,0 +1,53 @@
+"""The admin HTTP API behind the shop CMS's Customer Groups page, served by the worker itself.
+
+Why inside the worker, on Faust's own web server (``faust.web``, aiohttp),
+rather than a separate ASGI app:
+
+* **The profiles are here.** "Why is this customer in group 12?" and "how
+  many would this draft rule take in?" must read the live profile table, which
+  exists only inside the worker processes (in memory or RocksDB, partitioned).
+  A separate app would need its own copy of the table or an RPC to the workers.
+* **Routing comes free.** ``app.table_route`` sends a per-subject request to the
+  worker that owns that subject's partition, using the URLs the workers
+  advertise to each other in Faust's partition assignment; that machinery is
+  part of ``faust.web``. (Faust's ASGI bridge replaces this stack and loses it.)
+* **Nothing new to run or pin.** The worker already serves ``/metrics`` and
+  ``/healthz`` on ``CG_WEB_HOST:CG_WEB_PORT``; aiohttp is already a dependency.
+
+Handlers run on the worker's event loop, so they stay short: scans over the
+table (dry run) yield every few thousand profiles, and everything that changes
+data is a message (a definition, or an event) that the pipeline applies.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pipeline.admin.auth import Authenticator
+from pipeline.admin.http import make_middleware
+
+if TYPE_CHECKING:
+    from pipeline.admin.service import AdminService
+    from pipeline.stream.worker import Worker
+
+
+def register_admin(worker: "Worker") -> "AdminService":
+    """Add the admin routes, auth/error middleware and the API's producer to a worker's app."""
+    from pipeline.admin.service import AdminService
+    from pipeline.admin.views import ROUTES, ExplainView
+
+    app, settings = worker.app, worker.settings
+    service = AdminService(worker)
+    auth = Authenticator(settings.admin_token, settings.mode)
+    app.web.web_app.middlewares.append(make_middleware(auth))  # type: ignore[attr-defined]
+    for path, base in ROUTES:
+        attrs: dict[str, object] = {"service": service, "__module__": base.__module__}
+        if base is ExplainView:
+            attrs["get"] = app.table_route(table=worker.profiles, match_info="subject")(base.get)
+        app.page(path, name=f"admin-{base.__name__}")(type(base.__name__, (base,), attrs))
+
+    async def stop_producer(sender: object, **_: object) -> None:
+        await service.producer.stop()
+
+    app.on_before_shutdown.connect(stop_producer)
+    return service

@@ -1,0 +1,52 @@
+"""A worker's own web pages: Prometheus metrics and readiness."""
+
+from __future__ import annotations
+
+import socket
+
+import aiohttp
+from redis.asyncio import Redis
+
+from pipeline.settings import Settings
+from pipeline.stream.worker import Worker
+
+from .harness import Clock, View, apply, eventually, prepare, produce
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_metrics_and_health_are_served(settings: Settings, redis: Redis) -> None:
+    settings = settings.model_copy(update={"web_port": _free_port(), "web_host": "127.0.0.1"})
+    clock, view = Clock(), View(redis, settings)
+    await prepare(settings)
+    await apply(settings, [{"id": "12", "name": "Sony", "type": "dynamic", "rules": [["brand", "viewed", "Sony"]]}])
+    worker = Worker(settings, clock=clock)
+    await worker.start()
+    base = f"http://127.0.0.1:{settings.web_port}"
+    try:
+        await worker.watcher.ready.wait()
+        await produce(settings, [
+            {"type": "view", "event_id": "w1", "occurred_at": clock.now.isoformat(), "visitor_id": "ck1",
+             "product": {"product_id": "p", "brand": "Sony"}},
+            b"not json",
+        ])
+        await eventually(lambda: view.groups_of("v:ck1"), lambda g: g == {"12"})
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as response:
+                health = await response.json()
+                assert response.status == 200 and health["ready"] is True and health["groups"] == 1
+            async with http.get(f"{base}/metrics") as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"].startswith("text/plain")
+                text = await response.text()
+    finally:
+        await worker.stop()
+    assert 'cg_events_in_total{stage="ingest"} 2.0' in text
+    assert 'cg_dead_lettered_total{reason="malformed JSON",stage="ingest"} 1.0' in text
+    assert 'cg_membership_changes_total{change="joined"} 1.0' in text
+    assert 'cg_groups{type="dynamic"} 1.0' in text
+    assert "cg_consumer_lag" in text and "cg_evaluation_seconds_bucket" in text
