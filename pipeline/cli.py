@@ -97,7 +97,7 @@ def cmd_rules_apply(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from pipeline.rules import load
-    from pipeline.stream.publish import diff, publish, read_definitions
+    from pipeline.stream.publish import diff, estimate_members, publish, read_definitions
 
     path = Path(args.path or settings.rules_dir)
     ruleset = load(path, _policy(settings))
@@ -109,10 +109,19 @@ def cmd_rules_apply(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> int:
         changes = diff(await read_definitions(settings), ruleset.definitions)
+        kept = [] if args.prune else changes.removed
+        if not args.prune:
+            changes.removed = []
+        for definition in kept:
+            print(f"  {definition.id} {definition.name!r} is on the topic but not in {path}: kept "
+                  "(created in the admin API?); --prune deletes it")
         if changes.empty:
-            print(f"no changes: {settings.topic_definitions} already matches {path}")
+            print(f"no changes: {settings.topic_definitions} already has everything in {path}")
             return 0
-        print("\n".join(changes.lines()))
+        estimates = await estimate_members(settings, [*changes.added, *changes.changed])
+        for line, definition in changes.described():
+            count = estimates.get(definition.id)
+            print(f"{line}  -> {count}" if count else line)
         if args.dry_run:
             print("dry run: nothing published")
             return 0
@@ -170,6 +179,13 @@ def cmd_schemas_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.export.command import configure_logging, export_command
+
+    configure_logging()
+    return export_command(settings, groups=args.group or (), day=args.date, out=args.out, delta=args.delta)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="customer-groups", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     apply = rules.add_parser("apply", help="publish rules_config/ to the definitions topic")
     apply.add_argument("path", nargs="?", help="a file or folder (default: CG_RULES_DIR)")
     apply.add_argument("--dry-run", action="store_true", help="show the changes, publish nothing")
+    apply.add_argument("--prune", action="store_true",
+                       help="also delete groups that are on the topic but not in the files")
     apply.set_defaults(handler=cmd_rules_apply)
 
     worker = sub.add_parser("worker", help="run a streaming worker (Kafka -> Faust -> Redis)")
@@ -202,6 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the pipeline on sample traffic and print the groups table")
     demo.set_defaults(handler=cmd_demo)
+
+    exporter = sub.add_parser("export", help="write each group's members as CSV into a dated folder")
+    exporter.add_argument("--group", action="append", metavar="ID",
+                          help="export only this group (repeatable; default: every group)")
+    exporter.add_argument("--date", metavar="YYYY-MM-DD", help="the folder's date (default: today in CG_SHOP_TIMEZONE)")
+    exporter.add_argument("--out", metavar="DIR", help="base folder (default: CG_EXPORT_DIR)")
+    exporter.add_argument("--delta", action="store_true",
+                          help="also write who joined and who left since the previous export")
+    exporter.set_defaults(handler=cmd_export)
 
     schemas = sub.add_parser("schemas", help="the event contract").add_subparsers(
         dest="schemas_command", required=True)

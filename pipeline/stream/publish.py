@@ -32,12 +32,15 @@ class DefinitionsDiff:
     def empty(self) -> bool:
         return not (self.added or self.changed or self.renamed or self.removed)
 
-    def lines(self) -> list[str]:
-        out = [f"+ {d.id} {d.type} {d.name!r}" for d in self.added]
-        out += [f"~ {d.id} {d.type} {d.name!r} (rules changed)" for d in self.changed]
-        out += [f"~ {d.id} {d.type} {d.name!r} (name or description)" for d in self.renamed]
-        out += [f"- {d.id} {d.type} {d.name!r}" for d in self.removed]
+    def described(self) -> list[tuple[str, GroupDefinition]]:
+        out = [(f"+ {d.id} {d.type} {d.name!r}", d) for d in self.added]
+        out += [(f"~ {d.id} {d.type} {d.name!r} (rules changed)", d) for d in self.changed]
+        out += [(f"~ {d.id} {d.type} {d.name!r} (name or description)", d) for d in self.renamed]
+        out += [(f"- {d.id} {d.type} {d.name!r}", d) for d in self.removed]
         return out
+
+    def lines(self) -> list[str]:
+        return [line for line, _ in self.described()]
 
 
 def diff(current: dict[str, GroupDefinition], wanted: Iterable[GroupDefinition]) -> DefinitionsDiff:
@@ -53,6 +56,36 @@ def diff(current: dict[str, GroupDefinition], wanted: Iterable[GroupDefinition])
             result.renamed.append(new)
     result.removed = [d for gid, d in sorted(current.items()) if gid not in wanted_by_id]
     return result
+
+
+async def estimate_members(settings: Settings, definitions: list[GroupDefinition]) -> dict[str, str]:
+    """How many members each new or changed dynamic group will have, asked of a running worker.
+
+    Uses the worker's dry-run endpoint (the admin API) over the profiles it
+    stores; with no worker reachable, says so instead of guessing.
+    """
+    import aiohttp
+
+    dynamic = [d for d in definitions if d.type == "dynamic"]
+    if not dynamic:
+        return {}
+    url = f"http://{settings.web_host}:{settings.web_port}/api/groups/dry-run"
+    headers = {"Authorization": f"Bearer {settings.admin_token}"} if settings.admin_token else {}
+    estimates: dict[str, str] = {}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+            for definition in dynamic:
+                body = definition.model_dump(mode="json", by_alias=True, exclude_none=True)
+                async with http.post(url, json=body, headers=headers) as response:
+                    data = await response.json()
+                    if response.status != 200:
+                        estimates[definition.id] = f"(no estimate: {data.get('error', response.status)})"
+                        continue
+                estimates[definition.id] = (f"{data['customers']} customers and {data['anonymous_guests']} "
+                                            f"anonymous guests of {data['profiles_scanned']} profiles")
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+        return {d.id: f"(no estimate: no worker answering at {url})" for d in dynamic}
+    return estimates
 
 
 async def ensure_definitions_topic(settings: Settings) -> None:
