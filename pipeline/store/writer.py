@@ -65,6 +65,10 @@ class MembershipWriter:
     def stage_commands(self, commands: Iterable[Command]) -> None:
         self._pending += commands
 
+    def discard(self) -> None:
+        """Drop what is staged: a batch being retried stages its writes again."""
+        self._pending = []
+
     @property
     def pending(self) -> int:
         return len(self._pending)

@@ -25,6 +25,8 @@ class Metrics:
         self.redis_flush_seconds = Histogram(
             "cg_redis_flush_seconds", "Time to send one batch of membership writes to Redis",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5), registry=r)
+        self.retries = Counter("cg_retries_total", "Batches or messages retried after an infrastructure error",
+                               ["stage"], registry=r)
         self.redis_retries = Counter("cg_redis_retries_total", "Redis writes retried after an error",
                                      registry=r)
         self.lag = Gauge("cg_consumer_lag", "Messages not yet read, by topic and partition",

@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
@@ -78,7 +78,7 @@ class Stages:
         await w.watcher.ready.wait()
         async for batch in stream.take_events(w.settings.batch_size, within=w.settings.batch_wait_seconds):
             for event in batch:
-                await self._ingest_one(event)
+                await self._until_done(lambda e=event: self._ingest_one(e), "ingest")
 
     async def _ingest_one(self, event: "EventT") -> None:
         w = self.w
@@ -151,7 +151,7 @@ class Stages:
             except EventRejected as rejected:
                 await self._dead_letter(event, event.value, rejected, "identity")
                 continue
-            await self._route(event, parsed, message, visitor)  # type: ignore[arg-type]
+            await self._until_done(lambda: self._route(event, parsed, message, visitor), "identity")  # type: ignore[arg-type]
 
     async def _route(self, event: "EventT", parsed: Event, raw: bytes, visitor: str) -> None:
         """Whose profile the event folds into; link the cookie and hand it over at first login.
@@ -160,11 +160,11 @@ class Stages:
         """
         w = self.w
         routing = route(parsed, visitor, w.identity.get(visitor))
-        if routing.link:
-            w.identity[visitor] = routing.link
         if routing.handover:
             await w.by_subject.send(key=f"v:{visitor}".encode(), value=envelope.encode(routing.handover))
         await w.by_subject.send(key=routing.subject.encode(), value=envelope.encode_event(raw))
+        if routing.link:  # last: a retry after a failed send must still see the cookie unlinked
+            w.identity[visitor] = routing.link
 
     # --- profiles: fold, evaluate, write --------------------------------------
 
@@ -173,8 +173,30 @@ class Stages:
         await w.watcher.ready.wait()
         async for batch in stream.take_events(w.settings.batch_size, within=w.settings.batch_wait_seconds):
             started = time.perf_counter()
-            await self._process_batch(batch)
+            await self._until_done(lambda b=batch: self._process_batch(b), "profiles")
             w.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    async def _until_done(self, work: Callable[[], Awaitable[None]], stage: str) -> None:
+        """Retry a unit of work until it succeeds: Faust acks a batch even when its body raises.
+
+        A message that cannot be processed is dead-lettered inside ``work``; what
+        reaches here is the infrastructure failing (Kafka, Redis), so retrying is
+        right, and safe because every step is idempotent. Staged Redis writes are
+        dropped first: the retry stages them again from the stored profiles.
+        """
+        delay = 0.1
+        while True:
+            try:
+                await work()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.w.writer.discard()
+                self.w.metrics.retries.labels(stage).inc()
+                log.exception("%s: processing failed; retrying in %.1fs", stage, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _process_batch(self, batch: list["EventT"]) -> None:
         w = self.w

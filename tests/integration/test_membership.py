@@ -238,3 +238,24 @@ async def test_reconcile_rebuilds_redis_and_repairs_drift(
     after = {key: await redis.type(key) for key in [k async for k in redis.scan_iter(f"{settings.redis_prefix}:*")
                                                     if ":reconcile:" not in k]}
     assert after == before
+
+
+async def test_a_batch_that_fails_midway_is_retried_not_lost(
+        settings: Settings, redis: Redis, seed_definitions: list[Any]) -> None:
+    clock, view = Clock(), View(redis, settings)
+    await prepare(settings)
+    await apply(settings, seed_definitions)
+    async with running_worker(settings, clock) as worker:
+        real_flush, failures = worker.writer.flush, []
+
+        async def flaky_flush() -> int:
+            if not failures:
+                failures.append(1)
+                raise RuntimeError("injected: Redis answered nonsense")
+            return await real_flush()
+
+        worker.writer.flush = flaky_flush  # type: ignore[method-assign]
+        await produce(settings, [signup(clock, "c1", "2025-11-05"), order(clock, "c1", "600")])
+        groups = await eventually(lambda: view.groups_of("c:c1"), lambda g: "22" in g)
+        assert worker.metrics.retries.labels("profiles")._value.get() >= 1  # noqa: SLF001
+    assert failures and groups == {"20", "21", "22"}  # ordered, so not "no orders yet" (11)
