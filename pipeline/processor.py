@@ -135,13 +135,16 @@ class SubjectProcessor:
                  event: Event, now: datetime) -> Result:
         if event.type == "erasure":
             return self.on_erase(profile)
-        # A new subject is evaluated against every group: its first event also sets
-        # what no event "touches" (registered or not, orders = 0, ...).
-        groups = self.registry.groups.values() if profile is None else self.registry.index.for_event(event)
+        today = self.policy.day_of(now)
+        groups = self.registry.index.for_event(event)
+        if profile is None:
+            # A new subject also belongs to what an empty profile matches (orders = 0,
+            # registered = yes for a customer...), which its first event does not touch.
+            extra = self.registry.empty_profile_members(subject[0], today)
+            groups = list({g.id: g for g in (*groups, *extra)}.values())
         profile = profile or new_profile(subject)
         if not fold(profile, event, self.policy):
             return Result(profile=None)  # a duplicate or no-op: nothing to store or write
-        today = self.policy.day_of(now)
         new, next_day = self._evaluate(profile, groups, today, next_check)
         return self._result(profile, new, next_day)
 

@@ -34,6 +34,23 @@ class GroupRegistry:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index", RuleIndex(self.groups.values()))
+        object.__setattr__(self, "_empty_members", {})
+
+    def empty_profile_members(self, kind: str, today: int) -> list[CompiledGroup]:
+        """Groups a brand-new profile of this kind ("c" or "v") belongs to before any event.
+
+        A new subject's first event changes only what it touches; every other
+        group sees the same values as on an empty profile. So a new subject needs
+        the event's groups plus these, not every group (1,000 groups stay cheap).
+        """
+        cache: dict[tuple[str, int], list[CompiledGroup]] = self._empty_members  # type: ignore[attr-defined]
+        if (kind, today) not in cache:
+            from pipeline.profile import new_profile
+
+            empty = new_profile(f"{kind}:empty")
+            cache.clear()
+            cache[(kind, today)] = [g for g in self.groups.values() if g.condition.holds(empty, today)]
+        return cache[(kind, today)]
 
     @classmethod
     def from_definitions(

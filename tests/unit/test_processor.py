@@ -136,3 +136,33 @@ def test_registry_enforces_group_types() -> None:
     assert REGISTRY.check(signup("05/11/2025", public_groups=["99"])) == (
         "public_groups", "group 99 does not exist")
     assert REGISTRY.check(signup("05/11/2025", public_groups=["1"])) is None
+
+
+def test_a_new_subjects_groups_equal_evaluating_every_group() -> None:
+    """The first-event shortcut (touched groups + empty-profile members) is exact."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from pipeline.rules import load, memberships
+
+    from .rules.test_properties import RULES, events
+
+    registry = GroupRegistry.from_definitions(RULES.definitions, POLICY)
+    processor = SubjectProcessor(registry, POLICY)
+
+    @settings(max_examples=200, deadline=None)
+    @given(events(), st.sampled_from(["c:c1", "v:v1"]))
+    def check(batch: list, subject: str) -> None:  # type: ignore[type-arg]
+        first = batch[0]
+        if subject.startswith("v:"):
+            if first.type not in ("view", "search", "basket", "wishlist", "order"):
+                return  # customer events never reach a cookie's profile
+            first = first.model_copy(update={"customer_id": None})  # an anonymous visitor's event
+        result = processor.on_event(None, None, subject, first, NOW)
+        if result.profile is None:
+            return
+        everything, _ = memberships(registry.groups.values(), result.profile, today())
+        assert result.profile.groups == set(everything)
+
+    check()
+    assert load  # the full rules_config, public, private and dynamic groups alike
