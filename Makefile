@@ -21,7 +21,7 @@ ifneq ($(CG_REDIS_PORT),)
 export CG_REDIS_URL ?= redis://127.0.0.1:$(CG_REDIS_PORT)/0
 endif
 
-.PHONY: venv servers stop status test demo clean distclean
+.PHONY: venv servers stop status test demo bench clean distclean
 
 venv: $(STAMP)
 
@@ -48,6 +48,13 @@ test: venv servers
 
 demo: venv servers
 	$(VENV)/bin/customer-groups demo
+
+# The benchmark against the real local Kafka and Redis (bench/); writes docs/benchmarks.md.
+# Under 20 minutes on 2 cores. `make bench BENCH_ARGS=--quick` is a smoke run of a few minutes.
+bench: venv servers
+	@$(VENV)/bin/python -c 'import pyinstrument' 2>/dev/null || \
+		$(VENV)/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,bench]'
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 # Stops the servers and removes their state and test caches; keeps the downloads
 # (var/m2, var/kafka/lib) and .venv. `make distclean` removes those too.

@@ -80,13 +80,14 @@ def generate(shape: TrafficShape, *, now: datetime | None = None, limit: int | N
     for c in range(shape.customers):
         signups[f"C{c:05d}"] = start + timedelta(seconds=rng.uniform(0, shape.days * 86400 * 0.8))
     cookies = {customer: f"ck-c{idx}" for idx, customer in enumerate(signups)}
+    customer_ids = list(signups)
     pending_signup = dict(signups)
 
     sessions = shape.visitors + shape.customers * 3
     times = sorted(start + timedelta(seconds=rng.uniform(0, shape.days * 86400)) for _ in range(sessions))
     for at in times:
         registered = rng.random() < shape.registered_share and signups
-        customer = rng.choice(list(signups)) if registered else None
+        customer = rng.choice(customer_ids) if registered else None
         if customer and signups[customer] > at:
             customer = None
         visitor = cookies[customer] if customer else f"ck-{rng.randrange(shape.visitors)}"

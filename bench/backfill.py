@@ -1,0 +1,149 @@
+"""Step 5, back-fill: populating a newly applied dynamic group over 1M stored profiles.
+
+Measured at the worker's own level, not through a Faust worker: one Faust
+worker would first have to fold events into a million profiles, which does
+not fit the time budget. So the benchmark builds a million stored values
+(``pack``) from profiles folded from the run's generated traffic, then does
+exactly what ``Stages._backfill`` does per partition: chunks of
+``BACKFILL_CHUNK`` subjects, each ``unpack`` → ``SubjectProcessor.on_backfill``
+→ ``MembershipWriter.stage``, one pipelined flush per chunk to the real Redis,
+then ``pack`` of the changed profiles. Only the Faust table access is missing
+(a dict here; the worker's memory store is a dict too).
+
+The million profiles are customers (so that step 6 can export a 1M-member
+group): each is a copy of a folded profile (customer or cookie visitor, in
+their traffic proportions) under a new customer ID, with an e-mail, names and
+a join date, and its customer details hash written to Redis as the worker
+would (not timed).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from redis.asyncio import Redis
+
+from bench.common import say
+from pipeline.processor import SubjectProcessor, pack, unpack
+from pipeline.profile import ProfilePolicy, Stamped
+from pipeline.registry import GroupRegistry
+from pipeline.settings import Settings
+from pipeline.store.details import details_commands, details_of
+from pipeline.store.keys import KeySpace
+from pipeline.store.writer import MembershipWriter
+from pipeline.stream.stages import BACKFILL_CHUNK
+from schemas.groups import GroupDefinition
+
+NEW_GROUP = GroupDefinition.model_validate({
+    "id": 900, "name": "Seen in the last 12 months", "type": "dynamic",
+    "description": "Benchmark: a new group that nearly every stored profile joins.",
+    "rules": [["lastseen", "in the last", "12 months"]]})
+
+
+@dataclass
+class BackfillResult:
+    profiles: int
+    seconds: float
+    flush_seconds: float
+    joined: int
+    redis_commands: int
+    build_seconds: float
+    members: int
+    guests: int
+
+    @property
+    def rate(self) -> float:
+        return self.profiles / self.seconds
+
+
+async def _write(redis: Redis, commands: list[tuple], chunk: int = 5000) -> None:  # type: ignore[type-arg]
+    for start in range(0, len(commands), chunk):
+        pipe = redis.pipeline(transaction=False)
+        for command in commands[start:start + chunk]:
+            pipe.execute_command(*command)
+        await pipe.execute()
+
+
+async def build_population(templates: list[bytes], count: int, keys: KeySpace,
+                           redis: Redis) -> dict[str, bytes]:
+    """``count`` stored customer profiles copied from ``templates``; their details hashes go to Redis."""
+    store: dict[str, bytes] = {}
+    commands: list[tuple] = []  # type: ignore[type-arg]
+    joined_at = datetime(2025, 9, 1, tzinfo=timezone.utc)
+    for i in range(count):
+        profile, next_check = unpack(templates[i % len(templates)])
+        cid = f"BF{i:07d}"
+        subject = f"c:{cid}"
+        cookies = max(1, len(profile.visitor_ids))
+        profile.subject, profile.customer_id, profile.customer_stamp = subject, cid, None
+        profile.visitor_ids = {f"bf{i}-{j}" for j in range(cookies)}
+        stamp = f"bf-signup-{i}"
+        if profile.email is None:
+            profile.email = Stamped(f"{cid.lower()}@example.com", joined_at, stamp)
+            profile.first_name = Stamped("Sam", joined_at, stamp)
+            profile.last_name = Stamped(cid, joined_at, stamp)
+            profile.date_joined = Stamped(date(2025, 9, 1), joined_at, stamp)
+        store[subject] = pack(profile, next_check)
+        commands += details_commands(keys, subject, {}, details_of(profile), False)
+        if len(commands) >= 5000:
+            await _write(redis, commands)
+            commands = []
+        if (i + 1) % 250_000 == 0:
+            say(f"  built {i + 1:,}")
+    await _write(redis, commands)
+    return store
+
+
+async def run(settings: Settings, templates: list[bytes], count: int,
+              seed_definitions: list[GroupDefinition]) -> tuple[BackfillResult, dict[str, bytes]]:
+    say(f"step 5/7 back-fill: a new group over {count:,} stored profiles (worker code, real Redis)")
+    policy = ProfilePolicy.from_settings(settings)
+    keys = KeySpace(settings.redis_prefix)
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        started = time.perf_counter()
+        store = await build_population(templates, count, keys, redis)
+        build = time.perf_counter() - started
+        say(f"  built {len(store):,} stored profiles from {len(templates):,} folded ones, with their "
+            f"details hashes in Redis, in {build:.1f}s (not timed)")
+        registry = GroupRegistry.from_definitions([*seed_definitions, NEW_GROUP], policy)
+        changed, _ = registry.changed_since({d.id: registry.fingerprints[d.id] for d in seed_definitions})
+        processor = SubjectProcessor(registry, policy)
+        writer = MembershipWriter(redis, keys)
+        now = datetime.now(timezone.utc)
+        subjects = sorted(store)
+        joined = commands = 0
+        flush_seconds = 0.0
+        say(f"  back-filling group {NEW_GROUP.id} {NEW_GROUP.name!r} in chunks of {BACKFILL_CHUNK:,}")
+        started = time.perf_counter()
+        reported = started
+        for start in range(0, len(subjects), BACKFILL_CHUNK):
+            updates = []
+            for subject in subjects[start:start + BACKFILL_CHUNK]:
+                profile, next_check = unpack(store[subject])
+                result = processor.on_backfill(profile, next_check, changed, now)
+                if result.store:
+                    writer.stage(subject, result)
+                    joined += len(result.joined)
+                    updates.append((subject, result))
+            commands += writer.pending
+            t0 = time.perf_counter()
+            await writer.flush()
+            flush_seconds += time.perf_counter() - t0
+            for subject, result in updates:
+                store[subject] = pack(result.profile, result.next_check)  # type: ignore[arg-type]
+            if time.perf_counter() - reported > 10:
+                reported = time.perf_counter()
+                say(f"  {start + BACKFILL_CHUNK:,}/{len(subjects):,} profiles")
+        seconds = time.perf_counter() - started
+        customers, guests = keys.member_keys(NEW_GROUP.id)
+        members, anonymous = await redis.scard(customers), await redis.scard(guests)
+    finally:
+        await redis.aclose()
+    result = BackfillResult(len(subjects), seconds, flush_seconds, joined, commands, build, members, anonymous)
+    say(f"  back-filled {len(subjects):,} profiles in {seconds:.1f}s = {result.rate:,.0f} profiles/s "
+        f"(Redis flushes {flush_seconds:.1f}s, {commands:,} commands); group {NEW_GROUP.id} now has "
+        f"{members:,} members and {anonymous:,} guests")
+    return result, store

@@ -1,0 +1,135 @@
+"""Step 3, latency: event produced → membership visible in Redis, at half the maximum rate.
+
+The worker from step 2 keeps running (its profiles from the whole topic in
+memory). Background traffic, more of the same shop's storefront events (a
+different seed, so new event IDs), goes to the events topic at a steady rate
+of half the measured pipeline throughput; among it, probe events: a ``view``
+of a Sony product by a fresh cookie ``lat-<n>``, which must put the cookie in
+group 12 "Sony interest" (``rules_config/``). The clock starts just before
+the probe is handed to the producer (so the producer's linger counts) and
+stops when Redis announces the SADD to ``<prefix>:s:{v:lat-<n>}`` through a
+keyspace notification (``notify-keyspace-events`` gets ``K`` and ``s`` for
+the run, and its old value back afterwards).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+
+from bench.common import percentile, say
+from pipeline.settings import Settings
+
+WARMUP_SECONDS = 5.0
+TICK = 0.01
+
+
+@dataclass
+class LatencyResult:
+    rate_target: float
+    rate_sent: float
+    seconds: float
+    probes: int
+    seen: int
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    method: str = "keyspace notifications"
+
+    @property
+    def lost(self) -> int:
+        return self.probes - self.seen
+
+
+def probe_event(run_id: str, n: int) -> bytes:
+    return orjson.dumps({
+        "type": "view", "event_id": f"{run_id}-lat-{n}", "occurred_at": datetime.now(timezone.utc).isoformat(),
+        "visitor_id": f"lat-{n}",
+        "product": {"product_id": "KD-55X", "brand": "Sony", "category": "TV", "price": "899.00"}})
+
+
+async def run(settings: Settings, run_id: str, background: list[bytes], rate: float, duration: float,
+              probes_per_second: float = 20.0) -> LatencyResult:
+    say(f"step 3/7 latency: probes at {probes_per_second:.0f}/s inside {rate:,.0f} events/s for "
+        f"{duration:.0f}s (after {WARMUP_SECONDS:.0f}s warm-up), measured at Redis")
+    redis = Redis.from_url(settings.redis_url)
+    db = redis.connection_pool.connection_kwargs.get("db", 0)
+    original = (await redis.config_get("notify-keyspace-events")).get("notify-keyspace-events", "")
+    original = original.decode() if isinstance(original, bytes) else original
+    flags = "".join(sorted(set(original) | {"K", "s"}))
+    sent_at: dict[int, float] = {}
+    seen_at: dict[int, float] = {}
+    prefix = f"__keyspace@{db}__:{settings.redis_prefix}:s:{{v:lat-"
+    pubsub = redis.pubsub()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
+    listener: asyncio.Task[None] | None = None
+
+    async def listen() -> None:
+        async for message in pubsub.listen():
+            if message["type"] != "pmessage" or message["data"] != b"sadd":
+                continue
+            now = time.perf_counter()
+            channel = message["channel"].decode()
+            n = int(channel[len(prefix):-1])
+            seen_at.setdefault(n, now)
+
+    try:
+        await redis.config_set("notify-keyspace-events", flags)
+        await pubsub.psubscribe(f"{prefix}*")
+        listener = asyncio.create_task(listen())
+        await producer.start()
+        started = time.perf_counter()
+        end = started + WARMUP_SECONDS + duration
+        sent = probes = 0
+        next_probe = started + WARMUP_SECONDS
+        stream = iter(background)
+        exhausted = False
+        while (now := time.perf_counter()) < end:
+            due = int((now - started) * rate)
+            while sent < due and not exhausted:
+                if now >= next_probe:
+                    value = probe_event(run_id, probes)
+                    sent_at[probes] = time.perf_counter()
+                    await producer.send(settings.topic_events, value)
+                    probes += 1
+                    next_probe += 1 / probes_per_second
+                else:
+                    value = next(stream, None)  # type: ignore[arg-type]
+                    if value is None:
+                        exhausted = True
+                        break
+                    await producer.send(settings.topic_events, value)
+                sent += 1
+            await asyncio.sleep(TICK)
+        await producer.flush()
+        sent_seconds = time.perf_counter() - started
+        if exhausted:
+            say("  the background traffic ran out before the end: the rate fell")
+        deadline = time.perf_counter() + 15
+        while len(seen_at) < probes and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
+    finally:
+        if listener is not None:
+            listener.cancel()
+        await producer.stop()
+        try:
+            await pubsub.punsubscribe()
+            await pubsub.aclose()
+        finally:
+            await redis.config_set("notify-keyspace-events", original)
+            await redis.aclose()
+    latencies = sorted(seen_at[n] - sent_at[n] for n in seen_at if n in sent_at)
+    result = LatencyResult(rate, sent / sent_seconds, duration, probes, len(latencies),
+                           percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99),
+                           latencies[-1] if latencies else float("nan"))
+    say(f"  {result.seen}/{result.probes} probes seen; sent {result.rate_sent:,.0f} events/s; "
+        f"p50 {result.p50 * 1e3:,.0f} ms, p95 {result.p95 * 1e3:,.0f} ms, p99 {result.p99 * 1e3:,.0f} ms, "
+        f"max {result.max * 1e3:,.0f} ms; notify-keyspace-events restored to {original!r}")
+    return result
