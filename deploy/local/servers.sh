@@ -135,7 +135,6 @@ min.insync.replicas=1
 group.initial.rebalance.delay.ms=0
 # Topics are created explicitly (pipeline/stream/topics.py, Faust for its own).
 auto.create.topics.enable=false
-log.retention.hours=24
 EOF
 }
 
@@ -190,10 +189,12 @@ kafka_start() {
         kafka_format
         say "starting Kafka $(kafka_version) on 127.0.0.1:$KAFKA_PORT (controller $CONTROLLER_PORT)"
         # setsid: the broker gets its own session, so it outlives this shell and a Ctrl-C
-        # in make; 'stop' ends it. setsid and nohup exec, so $! is the java process.
-        setsid nohup "${KAFKA_JAVA[@]}" kafka.Kafka "$KDIR/server.properties" \
-            >>"$KDIR/logs/kafka.out" 2>&1 </dev/null &
-        echo $! >"$KPID"
+        # in make; 'stop' ends it. The inner shell writes its PID, then becomes java.
+        rm -f "$KPID"
+        # shellcheck disable=SC2016  # $$ and $0 belong to the inner shell
+        setsid nohup bash -c 'echo $$ >"$0"; exec "${@}"' "$KPID" \
+            "${KAFKA_JAVA[@]}" kafka.Kafka "$KDIR/server.properties" >>"$KDIR/logs/kafka.out" 2>&1 </dev/null &
+        wait_until 10 "Kafka PID file" test -s "$KPID" || die "Kafka did not start (see ${KDIR#"$ROOT"/}/logs/kafka.out)"
     fi
     local deadline=$((SECONDS + TIMEOUT)) problem=""
     until kafka_ready >/dev/null 2>&1; do
@@ -203,7 +204,7 @@ kafka_start() {
     done
     if [[ -n "$problem" ]]; then
         printf '[servers] last lines of %s/logs/server.log and kafka.out:\n' "${KDIR#"$ROOT"/}" >&2
-        tail -n 30 "$KDIR/logs/server.log" "$KDIR/logs/kafka.out" >&2 2>/dev/null || true
+        tail -n 15 "$KDIR/logs/server.log" "$KDIR/logs/kafka.out" >&2 2>/dev/null || true
         die "$problem (127.0.0.1:$KAFKA_PORT); logs in ${KDIR#"$ROOT"/}/logs/"
     fi
     say "Kafka ready on 127.0.0.1:$KAFKA_PORT"
