@@ -62,16 +62,25 @@ def make_traffic(count: int, seed: int = 2025) -> Traffic:
     return Traffic(shape, events, seconds, types)
 
 
+def _cookie(value: bytes) -> bytes | None:
+    visitor = orjson.loads(value).get("visitor_id")
+    return visitor.encode() if visitor else None
+
+
 async def produce(bootstrap: str, topic: str, values: list[bytes], *, chunk: int = 20_000,
                   progress: bool = True) -> float:
-    """Send every value (no key: the storefront keys as it likes), as fast as the client goes."""
+    """Send every value keyed by its cookie, as the README asks storefronts to, as fast as the client goes.
+
+    Keyed by ``visitor_id`` (murmur2, aiokafka's default), ingest resolves identity
+    itself; events without a cookie go unkeyed.
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
                                 max_batch_size=512 * 1024, max_request_size=4 * 1024 * 1024)
     await producer.start()
     started = time.perf_counter()
     try:
         for start in range(0, len(values), chunk):
-            futures = [await producer.send(topic, v) for v in values[start:start + chunk]]
+            futures = [await producer.send(topic, v, key=_cookie(v)) for v in values[start:start + chunk]]
             await asyncio.gather(*futures)
             done = min(start + chunk, len(values))
             if progress and (done % 200_000 < chunk or done == len(values)):
