@@ -134,3 +134,13 @@ class BenchEnv:
 
 def run_sync(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
+
+
+def report_head(text: str, lines: int) -> str:
+    """The first ``lines`` lines of a pyinstrument report, without its banner."""
+    kept = [line for line in text.splitlines() if line.strip()]
+    for i, line in enumerate(kept):
+        if line.startswith("Profile at "):
+            kept = kept[i + 1:]
+            break
+    return "\n".join(kept[:lines])

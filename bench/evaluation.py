@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
 
-from bench.common import percentile, say
+from bench.common import report_head, percentile, say
 from pipeline.identity import route
 from pipeline.processor import Result, SubjectProcessor, pack, unpack
 from pipeline.profile import ProfilePolicy
@@ -195,12 +195,3 @@ def profile_stage(definitions: list[GroupDefinition], events: list[Event], polic
     return ("  own   calls      function\n" + "\n".join(fmt(r, r[2]) for r in own),
             "  cum   calls      function\n" + "\n".join(fmt(r, r[3]) for r in cumulative), seconds)
 
-
-def _head(text: str, lines: int) -> str:
-    """The first ``lines`` lines of a pyinstrument report, without its banner."""
-    kept = [line for line in text.splitlines() if line.strip()]
-    for i, line in enumerate(kept):
-        if line.startswith("Profile at "):
-            kept = kept[i + 1:]
-            break
-    return "\n".join(kept[:lines])

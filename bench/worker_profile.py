@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 
-from bench.common import say
+from bench.common import report_head, say
 from pipeline.settings import Settings
 
 
@@ -45,14 +45,5 @@ async def run(settings: Settings, events: int, timeout: float = 300.0, top: int 
     tree = profiler.output_text(unicode=False, color=False, time="percent_of_total",
                                 processor_options={"filter_threshold": 0.02})
     say(f"  profiled {done:,} profile-stage messages in {seconds:.1f}s under the profiler")
-    return _head(flat, top), _head(tree, 70), done, seconds
+    return report_head(flat, top), report_head(tree, 70), done, seconds
 
-
-def _head(text: str, lines: int) -> str:
-    """The first ``lines`` lines of a pyinstrument report, without its banner."""
-    kept = [line for line in text.splitlines() if line.strip()]
-    for i, line in enumerate(kept):
-        if line.startswith("Profile at "):
-            kept = kept[i + 1:]
-            break
-    return "\n".join(kept[:lines])
