@@ -127,10 +127,11 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
     n_note = (f"**N = {config.events:,} events, not the issue's 1,000,000.** ")
     if thr and thr.rate:
         n_note += (f"The pipeline measured {fmt_rate(thr.rate)} here, so 1M events would take "
-                   f"{fmt_seconds(MILLION / thr.rate)} for the throughput step alone, past the whole run's "
-                   f"20-minute budget. ")
+                   f"{fmt_seconds(MILLION / thr.rate)} for the throughput step alone, on top of the other "
+                   f"steps: too little margin under the 20-minute budget on a shared machine, where the "
+                   f"rate has halved under other load. ")
     n_note += ("The default is chosen so that every step fits in one run of under 20 minutes on this 2-core "
-               "machine; `--events 1000000` runs the full size (expect over half an hour at this rate). "
+               "machine; `--events 1000000` runs the full size. "
                "The back-fill (step 5) and the export (step 6) do use 1M profiles / members.")
     notes.append(n_note)
     notes.append("The machine is shared: other engineers' test suites, Kafka brokers and workers ran during "
