@@ -137,18 +137,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     import logging
 
-    from pipeline.stream.publish import ensure_definitions_topic
-    from pipeline.stream.topics import ensure_project_topics
     from pipeline.stream.worker import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    async def prepare() -> None:
-        await ensure_project_topics(settings)
-        await ensure_definitions_topic(settings)
-
-    asyncio.run(prepare())
-    Worker(settings).main()
+    worker = Worker(settings)
+    asyncio.run(worker.prepare_topics())
+    worker.main()
     return 0
 
 

@@ -61,6 +61,15 @@ pid_of() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# running_on FILE PORT NAME VAR: a server this checkout started answers on the port in FILE;
+# asked for another port, say so and stop rather than pass another checkout's server off as ours.
+running_on() {
+    local file="$1" wanted="$2" name="$3" var="$4" actual
+    actual="$(cat "$file" 2>/dev/null || true)"
+    [[ -z "$actual" || "$actual" == "$wanted" ]] ||
+        die "$name from this checkout already runs on port $actual, not $wanted: stop it first ($0 stop) or set $var=$actual"
+}
+
 apt_install() {  # apt_install PACKAGE... (root + apt-get only; non-interactive)
     [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null ||
         die "missing $*; install it with: sudo apt-get install -y $*"
@@ -177,6 +186,7 @@ kafka_start() {
     local pid
     mkdir -p "$KDIR/data" "$KDIR/logs"
     if pid="$(pid_of "$KPID" kafka.Kafka)"; then
+        running_on "$KDIR/kafka.port" "$KAFKA_PORT" Kafka CG_KAFKA_PORT
         say "Kafka already running (pid $pid)"
     else
         port_open "$KAFKA_PORT" &&
@@ -195,6 +205,7 @@ kafka_start() {
         setsid nohup bash -c 'echo $$ >"$0"; exec "${@}"' "$KPID" \
             "${KAFKA_JAVA[@]}" kafka.Kafka "$KDIR/server.properties" >>"$KDIR/logs/kafka.out" 2>&1 </dev/null &
         wait_until 10 "Kafka PID file" test -s "$KPID" || die "Kafka did not start (see ${KDIR#"$ROOT"/}/logs/kafka.out)"
+        echo "$KAFKA_PORT" >"$KDIR/kafka.port"
     fi
     local deadline=$((SECONDS + TIMEOUT)) problem=""
     until kafka_ready >/dev/null 2>&1; do
@@ -218,6 +229,7 @@ redis_start() {
     local pid
     mkdir -p "$RDIR"
     if pid="$(pid_of "$RPID" redis-server)"; then
+        running_on "$RDIR/redis.port" "$REDIS_PORT" Redis CG_REDIS_PORT
         say "Redis already running (pid $pid)"
     else
         port_open "$REDIS_PORT" &&
@@ -229,6 +241,7 @@ redis_start() {
             --daemonize yes --pidfile "$RPID" --dir "$RDIR" --logfile "$RDIR/redis.log" \
             --save '' --appendonly no --databases 16 </dev/null ||
             die "redis-server failed: $(tail -n 20 "$RDIR/redis.log" 2>/dev/null)"
+        echo "$REDIS_PORT" >"$RDIR/redis.port"
     fi
     if ! wait_until "$TIMEOUT" "Redis" redis_ping; then
         tail -n 30 "$RDIR/redis.log" >&2 2>/dev/null || true

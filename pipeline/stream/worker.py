@@ -36,6 +36,8 @@ from pipeline.store.keys import KeySpace
 from pipeline.store.writer import MembershipWriter
 from pipeline.stream.definitions import DefinitionsWatcher
 from pipeline.stream.metrics import Metrics
+from pipeline.stream.publish import ensure_definitions_topic
+from pipeline.stream.topics import ensure_project_topics, ensure_topics
 from pipeline.stream.schedule import RecheckSchedule
 
 log = logging.getLogger(__name__)
@@ -172,8 +174,24 @@ class Worker:
 
     # --- lifecycle ----------------------------------------------------------
 
+    async def prepare_topics(self) -> None:
+        """Create every topic the worker uses before Faust looks for them.
+
+        Faust creates its internal topics itself, but its first partition
+        assignment can run before the broker shows them; it then logs "Ignoring
+        missing topic" and that stage never gets partitions. Creating them first
+        (and waiting for their leaders) closes that race.
+        """
+        await ensure_project_topics(self.settings)
+        await ensure_definitions_topic(self.settings)
+        await ensure_topics(self.settings.kafka_bootstrap,
+                            [self.by_visitor.get_topic_name(), self.by_subject.get_topic_name()],
+                            partitions=self.settings.topic_partitions,
+                            replication=self.settings.topic_replication)
+
     async def start(self) -> None:
         """Run in the current event loop (tests, the demo); ``main`` runs it as a process."""
+        await self.prepare_topics()
         await self.app.start()
 
     async def stop(self) -> None:
