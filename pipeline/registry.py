@@ -31,10 +31,11 @@ class GroupRegistry:
     fingerprints: dict[str, str] = field(default_factory=dict)
     errors: tuple[RuleError, ...] = ()
     index: RuleIndex = field(init=False, repr=False, compare=False)
+    _empty_members: dict[tuple[str, int], list[CompiledGroup]] = field(
+        init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index", RuleIndex(self.groups.values()))
-        object.__setattr__(self, "_empty_members", {})
 
     def empty_profile_members(self, kind: str, today: int) -> list[CompiledGroup]:
         """Groups a brand-new profile of this kind ("c" or "v") belongs to before any event.
@@ -43,7 +44,7 @@ class GroupRegistry:
         group sees the same values as on an empty profile. So a new subject needs
         the event's groups plus these, not every group (1,000 groups stay cheap).
         """
-        cache: dict[tuple[str, int], list[CompiledGroup]] = self._empty_members  # type: ignore[attr-defined]
+        cache = self._empty_members
         if (kind, today) not in cache:
             from pipeline.profile import new_profile
 

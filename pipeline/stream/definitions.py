@@ -24,6 +24,23 @@ log = logging.getLogger(__name__)
 OnChange = Callable[[GroupRegistry], Awaitable[None]]
 
 
+async def read_to_end(consumer: AIOKafkaConsumer, apply: Callable[[bytes | None, bytes | None], None]) -> None:
+    """Feed every record of a started, group-less consumer's topic to ``apply(key, value)``.
+
+    Reads from the beginning up to the end offsets seen on arrival: what a
+    compacted topic holds now. Used by every worker and by ``rules apply``.
+    """
+    while not consumer.assignment():
+        await consumer.getmany(timeout_ms=100)  # lets the consumer assign itself
+    ends = await consumer.end_offsets(list(consumer.assignment()))
+    for tp in ends:
+        await consumer.seek_to_beginning(tp)
+    while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+        for batch in (await consumer.getmany(timeout_ms=200)).values():
+            for record in batch:
+                apply(record.key, record.value)
+
+
 class DefinitionsWatcher:
     def __init__(self, bootstrap: str, topic: str, policy: ProfilePolicy, on_change: OnChange) -> None:
         self.bootstrap = bootstrap
@@ -58,7 +75,7 @@ class DefinitionsWatcher:
                                     auto_offset_reset="earliest", enable_auto_commit=False)
         await consumer.start()
         try:
-            await self._catch_up(consumer)
+            await read_to_end(consumer, self._apply)
             await self._rebuild()
             self.ready.set()
             log.info("definitions loaded: %d group(s)", len(self.registry.groups))
@@ -72,18 +89,3 @@ class DefinitionsWatcher:
                     log.info("definitions changed: %d group(s) now", len(self.registry.groups))
         finally:
             await consumer.stop()
-
-    async def _catch_up(self, consumer: AIOKafkaConsumer) -> None:
-        while not consumer.assignment():
-            await consumer.getmany(timeout_ms=100)  # lets the consumer assign itself
-        ends = await consumer.end_offsets(list(consumer.assignment()))
-        for tp in list(consumer.assignment()):
-            await consumer.seek_to_beginning(tp)
-        while True:
-            positions = {tp: await consumer.position(tp) for tp in ends}
-            if all(positions[tp] >= end for tp, end in ends.items()):
-                return
-            batches = await consumer.getmany(timeout_ms=200)
-            for batch in batches.values():
-                for r in batch:
-                    self._apply(r.key, r.value)

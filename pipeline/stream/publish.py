@@ -14,6 +14,7 @@ from typing import Iterable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from pipeline.registry import fingerprint
+from pipeline.stream.definitions import read_to_end
 from pipeline.settings import Settings
 from pipeline.stream.topics import ensure_topics
 from schemas.groups import GroupDefinition
@@ -100,22 +101,17 @@ async def read_definitions(settings: Settings, timeout: float = 30.0) -> dict[st
                                 group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     current: dict[str, GroupDefinition] = {}
+
+    def apply(key: bytes | None, value: bytes | None) -> None:
+        gid = key.decode() if key else ""
+        if value is None:
+            current.pop(gid, None)  # a tombstone: the group was deleted
+        else:
+            current[gid] = GroupDefinition.model_validate_json(value)
+
     try:
         async with asyncio.timeout(timeout):
-            while not consumer.assignment():
-                await consumer.getmany(timeout_ms=100)
-            partitions = list(consumer.assignment())
-            ends = await consumer.end_offsets(partitions)
-            for tp in partitions:
-                await consumer.seek_to_beginning(tp)
-            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                for batch in (await consumer.getmany(timeout_ms=200)).values():
-                    for record in batch:
-                        gid = record.key.decode() if record.key else ""
-                        if record.value is None:
-                            current.pop(gid, None)
-                        else:
-                            current[gid] = GroupDefinition.model_validate_json(record.value)
+            await read_to_end(consumer, apply)
     finally:
         await consumer.stop()
     return current

@@ -69,6 +69,7 @@ class Stages:
     def __init__(self, worker: "Worker") -> None:
         self.w = worker
         self._partitioner = DefaultPartitioner()
+        self._partitions = list(range(worker.settings.topic_partitions))
         self._subjects: dict[int, set[str]] = {}  # partition -> subjects stored there
 
     # --- ingest: validate, then resolve identity here or re-key ---------------
@@ -365,8 +366,7 @@ class Stages:
     # --- reconcile: Redis from the profile table -----------------------------
 
     def partition_of(self, subject: str) -> int:
-        partitions = list(range(self.w.settings.topic_partitions))
-        return self._partitioner(subject.encode(), partitions, partitions)
+        return self._partitioner(subject.encode(), self._partitions, self._partitions)
 
     async def _reconcile(self, event: "EventT", message: envelope.Reconcile) -> None:
         w, partition = self.w, message.partition
