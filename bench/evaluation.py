@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
 
-from bench.common import report_head, percentile, say
+from bench.common import percentile, say
 from pipeline.identity import route
 from pipeline.processor import Result, SubjectProcessor, pack, unpack
 from pipeline.profile import ProfilePolicy

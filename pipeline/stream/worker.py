@@ -1,20 +1,25 @@
-"""The streaming worker: a Faust app with three stages and the services around them.
+"""The streaming worker: a Faust app with its stages and the services around them.
 
 ::
 
-    cg.events ──ingest──▶ <app>.by-visitor ──identity──▶ <app>.by-subject ──profiles──▶ Redis
-     (any key)  validate     (key: visitor)   cookie→customer  (key: subject)   fold, evaluate
-                dead-letter                   table            profile table
+    cg.events ──ingest──────────────────────────────────────────────▶ Redis
+    (key: cookie) validate, dead-letter; cookie→customer table;
+                  fold + evaluate profiles that live on this partition
+         │ logged-in events                │ keyed otherwise
+         ▼                                 ▼
+    <app>.by-subject ──profiles──▶ Redis   <app>.by-visitor ──identity──▶ by-subject
 
 * **ingest** validates each event (a bad one goes to the dead-letter topic
-  with its bytes and reason) and re-keys it by cookie, or by customer when
-  there is no cookie. The storefront may key its messages any way it likes.
-* **identity** owns the cookie→customer table, decides whose profile an event
-  belongs to and, at a cookie's first logged-in event, hands the cookie's
-  profile over to the customer's.
-* **profiles** owns the profile table; it folds, evaluates only the groups an
-  event can affect, writes membership changes to Redis in one pipeline per
-  batch, then stores the profiles (Redis first: see :mod:`pipeline.stream.stages`).
+  with its bytes and reason), resolves the cookie and folds the events whose
+  profile lives on its partition: an anonymous visitor's, when the storefront
+  keys by cookie (:mod:`pipeline.stream.partitioning`). See
+  :mod:`pipeline.stream.ingest`.
+* **profiles** folds what was re-keyed to its subject's partition: logged-in
+  events, hand-overs, merges, re-checks, back-fill and reconcile requests.
+* **identity** routes events that did not arrive on their cookie's partition.
+
+Both profile paths commit a :class:`~pipeline.stream.profile_batch.ProfileBatch`:
+Redis first, then messages on, then the table.
 
 Delivery is at-least-once; every step is idempotent (event-ID dedupe in the
 profile, merge IDs, SADD/SREM), so redelivery and restarts change nothing.
