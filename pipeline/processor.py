@@ -6,9 +6,10 @@ and gets back the new profile (or a deletion), the membership changes to write
 to Redis, and messages to send on. Keeping this pure lets every identity,
 merge, erasure and time case be tested without Kafka or Redis.
 
-The stored value of a subject is its encoded profile behind a 4-byte header
-holding the day of its next time-based re-check, so a worker rebuilding its
-re-check schedule after a restart need not decode a single profile.
+The stored value of a subject is a 6-byte header (the day of its next
+time-based re-check, the length of its group list), its groups, then its
+encoded profile. A worker rebuilding its re-check schedule after a restart
+reads only headers, and a change of membership alone re-uses the encoded body.
 """
 
 from __future__ import annotations
@@ -18,25 +19,49 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable
 
+import orjson
+
 from pipeline.profile import Profile, ProfilePolicy, decode, encode, fold, merge, new_profile
 from pipeline.registry import GroupRegistry
-from pipeline.rules import CompiledGroup, matches, next_change_day
+from pipeline.rules import CompiledGroup, evaluation_scope, matches, next_change_day
 from schemas.events import Event
 
-_HEADER = struct.Struct(">I")  # next re-check day (date ordinal), 0 for none
+_HEADER = struct.Struct(">IH")  # next re-check day (date ordinal, 0 for none), groups length
 
 
-def pack(profile: Profile, next_check: int | None) -> bytes:
-    return _HEADER.pack(next_check or 0) + encode(profile)
+def pack(profile: Profile, next_check: int | None, body: bytes | None = None) -> bytes:
+    """Header, the groups, then the encoded profile (without its groups).
+
+    The groups sit outside the encoded body so that a change of membership alone
+    (a back-fill, a re-check) stores the unchanged ``body`` again instead of
+    re-encoding and re-compressing the whole profile.
+    """
+    groups = orjson.dumps(sorted(profile.groups)) if profile.groups else b""
+    if body is None:
+        kept, profile.groups = profile.groups, set()
+        try:
+            body = encode(profile)
+        finally:
+            profile.groups = kept
+    return _HEADER.pack(next_check or 0, len(groups)) + groups + body
 
 
 def unpack(stored: bytes) -> tuple[Profile, int | None]:
-    (day,) = _HEADER.unpack_from(stored)
-    return decode(stored[_HEADER.size:]), day or None
+    day, size = _HEADER.unpack_from(stored)
+    start = _HEADER.size + size
+    profile = decode(stored[start:])
+    profile.groups = set(orjson.loads(stored[_HEADER.size:start])) if size else set()
+    return profile, day or None
+
+
+def body_of(stored: bytes) -> bytes:
+    """The encoded profile inside a stored value, to store again unchanged."""
+    _, size = _HEADER.unpack_from(stored)
+    return stored[_HEADER.size + size:]
 
 
 def peek_next_check(stored: bytes) -> int | None:
-    (day,) = _HEADER.unpack_from(stored)
+    day, _ = _HEADER.unpack_from(stored)
     return day or None
 
 
@@ -111,15 +136,16 @@ class SubjectProcessor:
         known = self.registry.groups
         current = {g for g in profile.groups if g in known}
         next_day = stored_next if stored_next is not None and stored_next > today else None
-        for group in groups:
-            holds = matches(group, profile, today)
-            if holds:
-                current.add(group.id)
-            else:
-                current.discard(group.id)
-            day = next_change_day(group, profile, today, holds)
-            if day is not None and (next_day is None or day < next_day):
-                next_day = day
+        with evaluation_scope(profile):
+            for group in groups:
+                holds = matches(group, profile, today)
+                if holds:
+                    current.add(group.id)
+                else:
+                    current.discard(group.id)
+                day = next_change_day(group, profile, today, holds)
+                if day is not None and (next_day is None or day < next_day):
+                    next_day = day
         return current, next_day
 
     def _result(self, profile: Profile, new: set[str], next_day: int | None, **extra: object) -> Result:
@@ -157,6 +183,18 @@ class SubjectProcessor:
         if new == set(profile.groups) and next_day == next_check:
             return Result(profile=None)
         return self._result(profile, new, next_day)
+
+    def backfill_stored(self, stored: bytes, groups: list[CompiledGroup],
+                        now: datetime) -> tuple[Result, bytes] | None:
+        """``on_backfill`` over a stored value: the new value, or None when nothing changed.
+
+        Back-fill changes membership only, so the profile body is stored again as it was.
+        """
+        profile, next_check = unpack(stored)
+        result = self.on_backfill(profile, next_check, groups, now)
+        if not result.store:
+            return None
+        return result, pack(profile, result.next_check, body_of(stored))
 
     def on_backfill(self, profile: Profile, next_check: int | None, groups: list[CompiledGroup],
                     now: datetime) -> Result:

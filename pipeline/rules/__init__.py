@@ -7,7 +7,7 @@ groups an event can affect.
 """
 
 from pipeline.rules.compiler import CompiledGroup, RuleError, RuleErrors, compile_group
-from pipeline.rules.conditions import Explanation
+from pipeline.rules.conditions import Explanation, evaluation_scope
 from pipeline.rules.evaluator import Outcome, evaluate, matches, memberships, next_change_day
 from pipeline.rules.index import RuleIndex, event_keys
 from pipeline.rules.loader import RuleSet, build, load, parse_text
@@ -23,6 +23,7 @@ __all__ = [
     "build",
     "compile_group",
     "evaluate",
+    "evaluation_scope",
     "event_keys",
     "load",
     "matches",

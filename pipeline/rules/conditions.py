@@ -14,9 +14,11 @@ is false, whatever the operator; only ``is not set`` is true for it.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable, Iterable, Protocol
+from functools import lru_cache
+from typing import Callable, Iterable, Iterator, Protocol
 
 from pipeline.profile import Profile, ProfilePolicy
 from pipeline.rules.fields import MAX_PHRASE_WORDS, BehaviourField, Op, ScalarField, op_label
@@ -64,8 +66,47 @@ def first_day_where(predicate: Callable[[int], bool], after: int, horizon: int) 
     return low
 
 
+@lru_cache(maxsize=1 << 16)
 def _back(duration: Duration, today: int) -> int:
+    """Cached: a binary search over days asks the same few thousand (duration, day) pairs."""
     return duration.back_from(date.fromordinal(today)).toordinal()
+
+
+@lru_cache(maxsize=1 << 16)
+def _first_day_reaching(duration: Duration, day: int) -> int:
+    """The first day ``t`` whose window start ``t - duration`` is on or after ``day``."""
+    horizon = day + duration.longest_days() + 2
+    found = first_day_where(lambda t: _back(duration, t) >= day, day - 1, horizon)
+    assert found is not None  # the horizon is past the answer by construction
+    return found
+
+
+class _DaysMemo:
+    """Matching events per day, per behaviour row, for one profile during one evaluation.
+
+    Many groups share a behaviour row and differ only in window or threshold
+    ("viewed Sony in the last 7 / 30 / 90 days"), and each row is read again
+    for the re-check day: summing the profile's buckets once per row signature
+    makes the cost of a group mostly its window arithmetic. Only valid while
+    the profile does not change, hence the explicit scope.
+    """
+
+    profile: Profile | None = None
+    days: dict[tuple[object, ...], dict[int, int]] = {}
+
+
+_memo = _DaysMemo()
+
+
+@contextmanager
+def evaluation_scope(profile: Profile) -> Iterator[None]:
+    """Within the block, behaviour rows remember their per-day sums for ``profile``."""
+    previous = _memo.profile, _memo.days
+    _memo.profile, _memo.days = profile, {}
+    try:
+        yield
+    finally:
+        _memo.profile, _memo.days = previous
 
 
 # --- scalar comparisons ---------------------------------------------------
@@ -126,18 +167,14 @@ class Compare:
         if actual is None or not moving or not isinstance(actual, int):
             return None
         # A moving threshold only rises with time, so comparisons against it flip at most
-        # where it reaches the actual value and where it passes it: search both days.
-        candidates: list[int] = []
+        # where it reaches the actual value and where it passes it: check both days.
+        candidates: set[int] = set()
         for operand in moving:
             duration = operand.duration if isinstance(operand, RelativeDate) else operand
-            horizon = max(actual, today) + duration.longest_days() + 2
-            for reached in (lambda t, d=duration: _back(d, t) >= actual,
-                            lambda t, d=duration: _back(d, t) > actual):
-                day = first_day_where(reached, today, horizon)
-                if day is not None:
-                    candidates.append(day)
+            for reached in (actual, actual + 1):  # threshold >= actual, threshold > actual
+                candidates.add(max(_first_day_reaching(duration, reached), today + 1))
         now = self.holds(profile, today)
-        for day in sorted(set(candidates)):
+        for day in sorted(candidates):
             if self.holds(profile, day) != now:
                 return day
         return None
@@ -205,6 +242,15 @@ class Behaviour:
 
     def _days(self, profile: Profile) -> dict[int, int]:
         """Events that match, summed per day (before any window)."""
+        if _memo.profile is profile:
+            signature = (self.field.dimension, self.actions, self.values, self.contains)
+            found = _memo.days.get(signature)
+            if found is None:
+                found = _memo.days[signature] = self._sum_days(profile)
+            return found
+        return self._sum_days(profile)
+
+    def _sum_days(self, profile: Profile) -> dict[int, int]:
         totals: dict[int, int] = {}
 
         def add(buckets: Iterable[tuple[int, int]]) -> None:
@@ -253,9 +299,8 @@ class Behaviour:
         running = 0
         for day in sorted(days, reverse=True):
             running += days[day]
-            if running >= self.at_least:
-                horizon = max(day, today) + self.within.longest_days() + 2
-                return first_day_where(lambda t: _back(self.within, t) >= day, today, horizon)  # type: ignore[arg-type]
+            if running >= self.at_least:  # the row stops holding when that day leaves the window
+                return max(_first_day_reaching(self.within, day), today + 1)
         return None
 
     def reads(self) -> frozenset[str]:

@@ -16,7 +16,7 @@ from typing import Iterable
 
 from pipeline.profile import Profile, ProfilePolicy
 from pipeline.rules.compiler import CompiledGroup
-from pipeline.rules.conditions import Explanation
+from pipeline.rules.conditions import Explanation, evaluation_scope
 
 MAX_CANDIDATE_DAYS = 64  # after that many unchanged candidates, re-check anyway
 
@@ -82,11 +82,12 @@ def memberships(
     """All groups the profile belongs to, and the earliest day any of them can change."""
     member: set[str] = set()
     earliest: int | None = None
-    for group in groups:
-        holds = group.condition.holds(profile, today)
-        if holds:
-            member.add(group.id)
-        day = next_change_day(group, profile, today, holds)
-        if day is not None and (earliest is None or day < earliest):
-            earliest = day
+    with evaluation_scope(profile):
+        for group in groups:
+            holds = group.condition.holds(profile, today)
+            if holds:
+                member.add(group.id)
+            day = next_change_day(group, profile, today, holds)
+            if day is not None and (earliest is None or day < earliest):
+                earliest = day
     return frozenset(member), earliest

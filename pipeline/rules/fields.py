@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
 from typing import Callable, Literal
 
 from pipeline.profile import Profile, ProfilePolicy
@@ -100,7 +102,13 @@ class BehaviourField:
 
 
 def _day(ts: object, policy: ProfilePolicy) -> int | None:
-    return None if ts is None else policy.day_of(ts)  # type: ignore[arg-type]
+    return None if ts is None else _local_day(ts, policy)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=1 << 14)
+def _local_day(ts: datetime, policy: ProfilePolicy) -> int:
+    """Cached: one evaluation reads the same instants (last seen, last order) for many groups."""
+    return policy.day_of(ts)
 
 
 def _email(p: Profile) -> str | None:

@@ -50,6 +50,35 @@ def mirror_commands(keys: KeySpace, customer: str, mirrors: Iterable[str], group
     return commands
 
 
+_MERGEABLE = frozenset({"SADD", "SREM"})
+
+
+def coalesce(commands: Iterable[Command]) -> list[Command]:
+    """Fewer, larger commands with the same effect: consecutive SADDs (or SREMs) to one key merge.
+
+    A command merges into the last one written to its key when both are the
+    same set operation, so per key the order of operations is unchanged, and
+    commands on different keys never depended on each other's order. A batch
+    where a thousand subjects join one group then sends one SADD, not a thousand.
+    """
+    out: list[list[str]] = []
+    last: dict[str, int] = {}  # key -> index in out of the latest command touching it
+    for command in commands:
+        op = command[0]
+        if op in _MERGEABLE:
+            key = command[1]
+            at = last.get(key)
+            if at is not None and out[at][0] == op:
+                out[at].extend(command[2:])
+                continue
+            last[key] = len(out)
+        else:  # DEL k1 k2..., SET k v, HSET k ..., HDEL k ...: touches its keys, never merged
+            for key in (command[1:] if op == "DEL" else command[1:2]):
+                last[key] = len(out)
+        out.append(list(command))
+    return [tuple(c) for c in out]
+
+
 class MembershipWriter:
     """Collects commands for a batch and sends them in one round trip."""
 
@@ -74,11 +103,14 @@ class MembershipWriter:
         return len(self._pending)
 
     async def flush(self) -> int:
-        """Send what is staged; on failure nothing is forgotten, so the caller can retry."""
+        """Send what is staged (coalesced); on failure nothing is forgotten, so the caller can retry.
+
+        Returns how many staged commands were applied.
+        """
         if not self._pending:
             return 0
         pipe = self.redis.pipeline(transaction=False)
-        for command in self._pending:
+        for command in coalesce(self._pending):
             pipe.execute_command(*command)
         await pipe.execute()
         sent, self._pending = len(self._pending), []

@@ -19,7 +19,7 @@ import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from pipeline.processor import Result, SubjectProcessor, pack, peek_next_check, unpack
+from pipeline.processor import SubjectProcessor, peek_next_check
 from pipeline.stream import envelope, reconcile
 from pipeline.stream.dead_letter import record
 from pipeline.stream.faust_compat import event_context
@@ -170,22 +170,22 @@ class Stages:
         progress = w.metrics.backfill_progress.labels(str(partition))
         started = time.perf_counter()
         for start in range(0, total, BACKFILL_CHUNK):
-            updates: list[tuple[str, Result]] = []
+            updates: list[tuple[str, bytes, int | None]] = []
             with event_context(event):
                 for subject in subjects[start:start + BACKFILL_CHUNK]:
                     value = w.profiles.get(subject)
                     if value is None:
                         continue
-                    profile, next_check = unpack(value)
-                    result = processor.on_backfill(profile, next_check, changed, now)
-                    if result.store:
+                    changed_value = processor.backfill_stored(value, changed, now)
+                    if changed_value is not None:
+                        result, new_value = changed_value
                         w.writer.stage(subject, result)
-                        updates.append((subject, result))
+                        updates.append((subject, new_value, result.next_check))
             await self.flush_redis()
             with event_context(event):
-                for subject, result in updates:
-                    w.profiles[subject] = pack(result.profile, result.next_check)  # type: ignore[arg-type]
-                    w.schedule.set(subject, result.next_check)
+                for subject, new_value, next_check in updates:
+                    w.profiles[subject] = new_value
+                    w.schedule.set(subject, next_check)
             done = min(start + BACKFILL_CHUNK, total)
             w.metrics.backfilled.inc(done - start)
             progress.set(done / total)

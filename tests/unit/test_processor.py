@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pipeline.processor import Forget, Handover, MergeIn, SubjectProcessor, pack, peek_next_check, unpack
+from pipeline.processor import (
+    Forget,
+    Handover,
+    MergeIn,
+    SubjectProcessor,
+    body_of,
+    pack,
+    peek_next_check,
+    unpack,
+)
 from pipeline.profile import decode
 from pipeline.registry import GroupRegistry
 from schemas.groups import GroupDefinition
@@ -124,6 +133,33 @@ def test_stored_value_round_trip_and_header() -> None:
     assert peek_next_check(stored) == result.next_check
     profile, day = unpack(stored)
     assert profile == result.profile and day == result.next_check
+    assert result.profile.groups and profile.groups == result.profile.groups  # type: ignore[union-attr]
+
+
+def test_a_change_of_groups_alone_stores_the_same_encoded_body() -> None:
+    result = P.on_event(None, None, "v:v1", view(at("19/11/2025")), NOW)
+    stored = pack(result.profile, result.next_check)  # type: ignore[arg-type]
+    profile, _ = unpack(stored)
+    profile.groups = {"77", "78"}
+    again = pack(profile, 739000, body_of(stored))
+    assert again == pack(profile, 739000)  # the same bytes as encoding the whole profile anew
+    assert body_of(again) == body_of(stored) and unpack(again) == (profile, 739000)
+
+
+def test_backfill_over_a_stored_value_equals_backfill_over_the_profile() -> None:
+    first = P.on_event(None, None, "v:v1", view(at("19/11/2025")), NOW)
+    stored = pack(first.profile, first.next_check)  # type: ignore[arg-type]
+    registry = GroupRegistry.from_definitions([d for d in DEFINITIONS if d.id != "12"], POLICY)
+    changed, _ = registry.changed_since(REGISTRY.fingerprints)
+    processor = SubjectProcessor(registry, POLICY)
+    outcome = processor.backfill_stored(stored, changed, NOW)
+    assert outcome is not None
+    result, value = outcome
+    profile, next_check = unpack(stored)
+    expected = processor.on_backfill(profile, next_check, changed, NOW)
+    assert result.left == expected.left == {"12"}
+    assert unpack(value) == (expected.profile, expected.next_check)
+    assert processor.backfill_stored(value, changed, NOW) is None  # nothing left to change
 
 
 def test_registry_enforces_group_types() -> None:
