@@ -4,6 +4,12 @@ A bare aiokafka consumer (no consumer group, no commits) reads the pre-filled
 topic from the start and parses every value: with ``orjson.loads`` only (the
 practical limit), then with the pipeline's own validation
 (``schemas.decode.decode_event``: orjson + the pydantic event models).
+
+A third yardstick: a Faust app whose one agent only parses each event
+(``orjson.loads``) in batches, with its own consumer group and commits. That is
+the most any pipeline built on Faust agents can reach on this machine: Faust
+hands each message through its conductor, a queue and the stream iterator,
+with acks and commit bookkeeping, in the same Python thread as the agent.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import say
+from pipeline.settings import Settings
 from schemas.decode import decode_event
 
 
@@ -61,8 +68,48 @@ async def consume_all(bootstrap: str, topic: str, expected: int, parse: Callable
     return result
 
 
-async def run(bootstrap: str, topic: str, expected: int) -> tuple[BaselineResult, BaselineResult]:
-    say("step 1/7 baseline: a bare aiokafka consumer reading the topic from the start")
+async def faust_agent(settings: Settings, expected: int, timeout: float = 600.0) -> BaselineResult:
+    """A do-nothing Faust agent (parse only) over the topic: the ceiling of any Faust pipeline."""
+    import asyncio
+    import logging
+
+    import faust
+
+    logging.getLogger("faust").setLevel(logging.WARNING)
+    app = faust.App(f"{settings.app_id}-faust-baseline", broker=settings.kafka_url, store="memory://",
+                    web_enabled=False, consumer_auto_offset_reset="earliest",
+                    topic_partitions=settings.topic_partitions, broker_commit_interval=1.0,
+                    stream_buffer_maxsize=settings.batch_size * 4)
+    topic = app.topic(settings.topic_events, key_serializer="raw", value_serializer="raw")
+    done = asyncio.Event()
+    seen = {"count": 0, "first": 0.0}
+
+    async def parse_only(stream: faust.StreamT) -> None:  # type: ignore[type-arg]
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait_seconds):
+            if not seen["count"]:
+                seen["first"] = time.perf_counter()
+            for event in batch:
+                orjson.loads(event.value)
+            seen["count"] += len(batch)
+            if seen["count"] >= expected:
+                done.set()
+
+    app.agent(topic, name=f"{settings.app_id}-faust-baseline.parse")(parse_only)
+    await app.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout)
+        seconds = time.perf_counter() - seen["first"]
+    finally:
+        await app.stop()
+    result = BaselineResult("Faust agent: read + orjson.loads", seen["count"], seconds)
+    say(f"  {result.label}: {result.events:,} events in {seconds:.1f}s = {result.rate:,.0f} events/s")
+    return result
+
+
+async def run(settings: Settings, expected: int) -> tuple[BaselineResult, BaselineResult, BaselineResult]:
+    say("step 1/7 baseline: a bare aiokafka consumer reading the topic from the start; then a Faust agent")
+    bootstrap, topic = settings.kafka_bootstrap, settings.topic_events
     plain = await consume_all(bootstrap, topic, expected, orjson.loads, "read + orjson.loads")
     validated = await consume_all(bootstrap, topic, expected, decode_event, "read + decode_event (pydantic)")
-    return plain, validated
+    agent = await faust_agent(settings, expected)
+    return plain, validated, agent

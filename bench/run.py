@@ -2,7 +2,7 @@
 
 Steps (each in its own module; see their docstrings for the method):
 
-1. baseline      bench/baseline.py     bare aiokafka read + parse of the pre-filled topic
+1. baseline      bench/baseline.py     bare aiokafka read + parse of the pre-filled topic; a parse-only Faust agent
 2. throughput    bench/throughput.py   one real worker process over the same topic, to the end
 3. latency       bench/latency.py      event → Redis at half the measured maximum, p50/p95/p99
 4. rule scaling  bench/evaluation.py   the profile stage's pure work with 10, 100, 1,000 groups
@@ -132,7 +132,7 @@ class Bench:
             if traffic is None:
                 raise RuntimeError("no traffic, nothing to measure")
             await self.step("prefill", lambda: data.prefill(s, traffic))
-            await self.step("baseline", lambda: baseline.run(s.kafka_bootstrap, s.topic_events, len(traffic.events)))
+            await self.step("baseline", lambda: baseline.run(s, len(traffic.events)))
             got = await self.step("throughput", lambda: throughput.run(
                 s, len(traffic.events), self.env.data_dir / "worker.log", c.pipeline_timeout))
             if got is not None:

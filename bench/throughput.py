@@ -47,6 +47,7 @@ class ThroughputResult:
     dead_lettered: int
     rss: dict[str, int] = field(default_factory=dict)
     threads: tuple[float, float] = (0.0, 0.0)  # CPU seconds: main thread, other threads (whole life)
+    app_id: str = ""
 
     @property
     def rate(self) -> float:
@@ -145,7 +146,7 @@ async def run(settings: Settings, expected: int, log_path: Path,
     seconds = end - started
     done = expected if completed else progress.committed[settings.topic_events]
     result = ThroughputResult(done, seconds, completed, started - launched, cpu, progress, dead,
-                              rss_bytes(worker.pid), worker.thread_cpu_seconds())
+                              rss_bytes(worker.pid), worker.thread_cpu_seconds(), settings.app_id)
     if not completed:
         say(f"  NOT finished within {timeout:.0f}s: ingest had read {done:,} events")
     say(f"  {done:,} events in {seconds:.1f}s = {result.rate:,.0f} events/s (started consuming "

@@ -3,7 +3,7 @@
 A second worker (its own app id, so its own consumer group) runs in this
 process, like the demo runs one, under pyinstrument, over the first events of
 the pre-filled topic; the profiler samples the main thread, where Faust runs
-the three agents, the producer and the tables. Faust's Kafka fetches run in a
+the agents, the producer and the tables. Faust's Kafka fetches run in a
 consumer thread of their own, which this profile does not see (step 2 reports
 the CPU of the worker's threads apart).
 """
