@@ -38,11 +38,7 @@ def pack(profile: Profile, next_check: int | None, body: bytes | None = None) ->
     """
     groups = orjson.dumps(sorted(profile.groups)) if profile.groups else b""
     if body is None:
-        kept, profile.groups = profile.groups, set()
-        try:
-            body = encode(profile)
-        finally:
-            profile.groups = kept
+        body = encode(profile, with_groups=False)
     return _HEADER.pack(next_check or 0, len(groups)) + groups + body
 
 

@@ -110,7 +110,7 @@ class _Stamps:
         return [[us, event_id] for us, event_id in self.index]
 
 
-def _to_doc(p: Profile) -> dict[str, Any]:
+def _to_doc(p: Profile, with_groups: bool) -> dict[str, Any]:
     stamp = _Stamps()
     base = p.newest_day if p.newest_day is not None else 0
     doc: dict[str, Any] = {"v": CODEC_VERSION, "s": p.subject}
@@ -156,20 +156,21 @@ def _to_doc(p: Profile) -> dict[str, Any]:
         }
     if p.seen:
         doc["h"] = [x for day, hashes in sorted(p.seen.items(), reverse=True) for x in (base - day, _pack(hashes))]
-    if p.groups:
+    if with_groups and p.groups:
         doc["g"] = sorted(p.groups)
     if stamp.index:
         doc["t"] = stamp.table()
     return doc
 
 
-def encode(profile: Profile) -> bytes:
+def encode(profile: Profile, *, with_groups: bool = True) -> bytes:
     """The bytes of a profile: plain orjson, or zlib(orjson) when that is smaller.
 
     Canonical: equal profiles encode to equal bytes, whatever order their dicts
     were filled in, so a caller can skip a store write when the bytes did not change.
+    ``with_groups=False`` leaves the memberships out, for a caller that stores them apart.
     """
-    raw = orjson.dumps(_to_doc(profile), option=orjson.OPT_SORT_KEYS)
+    raw = orjson.dumps(_to_doc(profile, with_groups), option=orjson.OPT_SORT_KEYS)
     if len(raw) > COMPRESS_ABOVE:
         packed = zlib.compress(raw, 6)
         if len(packed) + 1 < len(raw):

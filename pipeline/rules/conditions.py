@@ -91,8 +91,11 @@ class _DaysMemo:
     the profile does not change, hence the explicit scope.
     """
 
-    profile: Profile | None = None
-    days: dict[tuple[object, ...], dict[int, int]] = {}
+    __slots__ = ("profile", "days")
+
+    def __init__(self) -> None:
+        self.profile: Profile | None = None
+        self.days: dict[tuple[object, ...], dict[int, int]] = {}
 
 
 _memo = _DaysMemo()

@@ -11,7 +11,7 @@ so one worker owns partition *p* of every topic and table.
 
 from __future__ import annotations
 
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import DefaultPartitioner
 
 
 def bare_id(subject: str) -> str:
@@ -22,10 +22,11 @@ def bare_id(subject: str) -> str:
 class SubjectPartitioner:
     def __init__(self, partitions: int) -> None:
         self.partitions = partitions
+        self._all = list(range(partitions))
 
     def of_key(self, key: bytes) -> int:
         """Kafka's default partitioner (murmur2, as the Java client and aiokafka)."""
-        return (murmur2(key) & 0x7FFFFFFF) % self.partitions
+        return DefaultPartitioner()(key, self._all, self._all)
 
     def of_subject(self, subject: str) -> int:
         return self.of_key(bare_id(subject).encode())

@@ -66,9 +66,6 @@ class ProfileBatch:
         self.states: dict[str, _State] = {}
         self.outgoing: list[tuple[str, Outgoing]] = []
 
-    def __len__(self) -> int:
-        return len(self.states)
-
     async def handle(self, subject: str, message: ProfileMessage, event: "EventT") -> None:
         """Fold one message into the subject's profile; stage its Redis writes."""
         w = self.w
