@@ -62,7 +62,8 @@ def make_traffic(count: int, seed: int = 2025) -> Traffic:
     return Traffic(shape, events, seconds, types)
 
 
-def _cookie(value: bytes) -> bytes | None:
+def cookie_key(value: bytes) -> bytes | None:
+    """The Kafka key a storefront gives an event: its cookie (``visitor_id``), or none."""
     visitor = orjson.loads(value).get("visitor_id")
     return visitor.encode() if visitor else None
 
@@ -80,7 +81,7 @@ async def produce(bootstrap: str, topic: str, values: list[bytes], *, chunk: int
     started = time.perf_counter()
     try:
         for start in range(0, len(values), chunk):
-            futures = [await producer.send(topic, v, key=_cookie(v)) for v in values[start:start + chunk]]
+            futures = [await producer.send(topic, v, key=cookie_key(v)) for v in values[start:start + chunk]]
             await asyncio.gather(*futures)
             done = min(start + chunk, len(values))
             if progress and (done % 200_000 < chunk or done == len(values)):

@@ -5,7 +5,9 @@ memory). Background traffic, more of the same shop's storefront events (a
 different seed, so new event IDs), goes to the events topic at a steady rate
 of half the measured pipeline throughput; among it, probe events: a ``view``
 of a Sony product by a fresh cookie ``lat-<n>``, which must put the cookie in
-group 12 "Sony interest" (``rules_config/``). The clock starts just before
+group 12 "Sony interest" (``rules_config/``). Every event is keyed by its cookie,
+as the README asks storefronts to and as the throughput step's topic is, so
+the run measures the same path the maximum was measured on. The clock starts just before
 the probe is handed to the producer (so the producer's linger counts) and
 stops when Redis announces the SADD to ``<prefix>:s:{v:lat-<n>}`` through a
 keyspace notification (``notify-keyspace-events`` gets ``K`` and ``s`` for
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import orjson
@@ -24,6 +26,8 @@ from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from bench.common import percentile, say
+from bench.data import cookie_key
+from bench.worker_process import WorkerProcess
 from pipeline.settings import Settings
 
 WARMUP_SECONDS = 5.0
@@ -42,10 +46,39 @@ class LatencyResult:
     p99: float
     max: float
     method: str = "keyspace notifications"
+    batches: dict[str, "BatchStats"] = field(default_factory=dict)
 
     @property
     def lost(self) -> int:
         return self.probes - self.seen
+
+
+@dataclass
+class BatchStats:
+    """A worker stage's batches during the run, from its ``cg_batch_*`` metrics."""
+
+    batches: int
+    events: float
+    seconds: float
+
+    @property
+    def mean_events(self) -> float:
+        return self.events / self.batches if self.batches else 0.0
+
+    @property
+    def mean_ms(self) -> float:
+        return 1e3 * self.seconds / self.batches if self.batches else 0.0
+
+
+def batch_stats(before: dict, after: dict) -> dict[str, BatchStats]:
+    """Per stage, what the batches did between two scrapes of the worker's metrics."""
+    def delta(name: str, stage: str) -> float:
+        key = (name, (("stage", stage),))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    stages = sorted({dict(labels)["stage"] for name, labels in after if name == "cg_batch_seconds_count"})
+    return {stage: BatchStats(int(delta("cg_batch_seconds_count", stage)), delta("cg_batch_events_sum", stage),
+                              delta("cg_batch_seconds_sum", stage)) for stage in stages}
 
 
 def probe_event(run_id: str, n: int) -> bytes:
@@ -56,7 +89,7 @@ def probe_event(run_id: str, n: int) -> bytes:
 
 
 async def run(settings: Settings, run_id: str, background: list[bytes], rate: float, duration: float,
-              probes_per_second: float = 20.0) -> LatencyResult:
+              probes_per_second: float = 20.0, worker: WorkerProcess | None = None) -> LatencyResult:
     say(f"step 3/7 latency: probes at {probes_per_second:.0f}/s inside {rate:,.0f} events/s for "
         f"{duration:.0f}s (after {WARMUP_SECONDS:.0f}s warm-up), measured at Redis")
     redis = Redis.from_url(settings.redis_url)
@@ -85,11 +118,12 @@ async def run(settings: Settings, run_id: str, background: list[bytes], rate: fl
         await pubsub.psubscribe(f"{prefix}*")
         listener = asyncio.create_task(listen())
         await producer.start()
+        scraped = _scrape(worker)
         started = time.perf_counter()
         end = started + WARMUP_SECONDS + duration
         sent = probes = 0
         next_probe = started + WARMUP_SECONDS
-        stream = iter(background)
+        stream = iter([(cookie_key(value), value) for value in background])
         exhausted = False
         while (now := time.perf_counter()) < end:
             due = int((now - started) * rate)
@@ -97,19 +131,20 @@ async def run(settings: Settings, run_id: str, background: list[bytes], rate: fl
                 if now >= next_probe:
                     value = probe_event(run_id, probes)
                     sent_at[probes] = time.perf_counter()
-                    await producer.send(settings.topic_events, value)
+                    await producer.send(settings.topic_events, value, key=f"lat-{probes}".encode())
                     probes += 1
                     next_probe += 1 / probes_per_second
                 else:
-                    value = next(stream, None)  # type: ignore[arg-type]
-                    if value is None:
+                    keyed = next(stream, None)
+                    if keyed is None:
                         exhausted = True
                         break
-                    await producer.send(settings.topic_events, value)
+                    await producer.send(settings.topic_events, keyed[1], key=keyed[0])
                 sent += 1
             await asyncio.sleep(TICK)
         await producer.flush()
         sent_seconds = time.perf_counter() - started
+        batches = batch_stats(scraped, _scrape(worker)) if scraped else {}
         if exhausted:
             say("  the background traffic ran out before the end: the rate fell")
         deadline = time.perf_counter() + 15
@@ -128,8 +163,21 @@ async def run(settings: Settings, run_id: str, background: list[bytes], rate: fl
     latencies = sorted(seen_at[n] - sent_at[n] for n in seen_at if n in sent_at)
     result = LatencyResult(rate, sent / sent_seconds, duration, probes, len(latencies),
                            percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99),
-                           latencies[-1] if latencies else float("nan"))
+                           latencies[-1] if latencies else float("nan"), batches=batches)
     say(f"  {result.seen}/{result.probes} probes seen; sent {result.rate_sent:,.0f} events/s; "
         f"p50 {result.p50 * 1e3:,.0f} ms, p95 {result.p95 * 1e3:,.0f} ms, p99 {result.p99 * 1e3:,.0f} ms, "
         f"max {result.max * 1e3:,.0f} ms; notify-keyspace-events restored to {original!r}")
+    for stage, b in batches.items():
+        say(f"  worker {stage} batches: {b.batches:,} of {b.mean_events:,.1f} messages, {b.mean_ms:,.1f} ms each "
+            f"({b.seconds / sent_seconds:.0%} of the time)")
     return result
+
+
+def _scrape(worker: WorkerProcess | None) -> dict:
+    if worker is None or not worker.alive():
+        return {}
+    try:
+        return worker.metrics()
+    except OSError as exc:
+        say(f"  could not read the worker's /metrics: {exc!r}")
+        return {}

@@ -143,7 +143,7 @@ class Bench:
                     int(rate * (c.latency_seconds + latency.WARMUP_SECONDS) * 1.2) + 1000, seed=2026).events)
                 if background is not None:
                     await self.step("latency", lambda: latency.run(s, self.env.run_id, background, rate,
-                                                                   c.latency_seconds))
+                                                                   c.latency_seconds, worker=worker))
                 from bench.common import rss_bytes
 
                 self.results["rss_after_latency"] = rss_bytes(worker.pid) if worker.alive() else {}

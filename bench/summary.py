@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.latency import WARMUP_SECONDS
 from bench.report import Report, Row, Section, fmt_bytes, fmt_rate, fmt_seconds, table
 
 MILLION = 1_000_000
@@ -185,8 +186,10 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
             f"{lat.probes} probes over {lat.seconds:.0f}s, {lat.seen} seen in Redis "
             f"({lat.lost} not within 15 s after the load stopped). A probe is a `view` of a Sony product by a "
             "fresh cookie `lat-<n>`; the clock runs from just before `producer.send` (linger 5 ms, acks=all) to "
-            "the keyspace notification of the SADD to the cookie's groups key.\n\n"
-            + table(("p50", "p95", "p99", "max"), [(_ms(lat.p50), _ms(lat.p95), _ms(lat.p99), _ms(lat.max))]))))
+            "the keyspace notification of the SADD to the cookie's groups key. All traffic is keyed by "
+            "cookie, as in step 2.\n\n"
+            + table(("p50", "p95", "p99", "max"), [(_ms(lat.p50), _ms(lat.p95), _ms(lat.p99), _ms(lat.max))])
+            + _batch_table(lat))))
     if scaling:
         base10 = by_count.get(10)
         table_rows = []
@@ -295,6 +298,18 @@ def _group_stats_text(stats: dict[str, float] | None) -> str:
             "measures two things: how many groups the index selects per event (the table's second-last column) "
             "and what evaluating one selected group costs (about (later-event time - 10-group time) / selected "
             "groups).")
+
+
+def _batch_table(lat: Any) -> str:
+    """Where a probe's time goes inside the worker: its stages' batches during the run."""
+    if not lat.batches:
+        return ""
+    seconds = lat.seconds + WARMUP_SECONDS
+    rows = [(stage, f"{b.batches:,}", f"{b.mean_events:,.1f}", f"{b.mean_ms:,.1f} ms", f"{b.seconds / seconds:.0%}")
+            for stage, b in lat.batches.items()]
+    return ("\n\nThe worker's batches during the run (its `cg_batch_seconds{stage}` and "
+            "`cg_batch_events{stage}` metrics; times include waiting for the lock the stages share):\n\n"
+            + table(("stage", "batches", "messages per batch", "mean time", "share of the run"), rows))
 
 
 def _what_dominates(thr: Any, base: Any, seed_run: Any, _: Any) -> str:

@@ -4,10 +4,9 @@ The worker runs exactly as in production, with ``CG_*`` variables from
 :meth:`Settings.as_env`. The benchmark watches its progress the way an
 operator would, through the consumer group's committed offsets against the
 topics' end offsets (:class:`LagProbe`), reads its memory and CPU time from
-/proc, and stops it with SIGTERM. (The worker's ``/metrics`` page could
-tell too, but offsets need nothing from the worker: when this was written, at
-commit 33dd884, ``/metrics`` and ``/healthz`` answered 500 because Faust was
-handed bound methods as page handlers.)
+/proc, and stops it with SIGTERM. Progress comes from offsets because they
+need nothing from the worker; the worker's own ``/metrics`` (:meth:`WorkerProcess.metrics`)
+adds what only it knows, such as how long its batches take.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +107,16 @@ class WorkerProcess:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """The worker's Prometheus samples: (name, sorted labels) -> value."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        url = f"http://{self.settings.web_host}:{self.settings.web_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own worker
+            text = response.read().decode()
+        return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for family in text_string_to_metric_families(text) for sample in family.samples}
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the worker has used so far."""

@@ -52,7 +52,7 @@ class Ingest:
         w = self.w
         await w.watcher.ready.wait()
         async for batch in stream.take_events(w.settings.batch_size, within=w.settings.batch_wait_seconds):
-            await self.stages.until_done(lambda b=batch: self._batch(b), "ingest")
+            await self.stages.timed_batch("ingest", batch, self._batch)
 
     async def _batch(self, events: list["EventT"]) -> None:
         w, stages = self.w, self.stages

@@ -20,8 +20,11 @@ class Metrics:
             "cg_evaluation_seconds", "Time to fold and evaluate one message for one subject",
             buckets=(1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05), registry=r)
         self.batch_seconds = Histogram(
-            "cg_batch_seconds", "Time to process one batch of the profile stage, Redis included",
-            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5), registry=r)
+            "cg_batch_seconds", "Time to process one batch, by stage, lock wait and Redis included",
+            ["stage"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5), registry=r)
+        self.batch_events = Histogram(
+            "cg_batch_events", "Messages in one batch, by stage", ["stage"],
+            buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000), registry=r)
         self.redis_flush_seconds = Histogram(
             "cg_redis_flush_seconds", "Time to send one batch of membership writes to Redis",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5), registry=r)

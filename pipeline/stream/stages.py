@@ -66,9 +66,7 @@ class Stages:
         w = self.w
         await w.watcher.ready.wait()
         async for batch in stream.take_events(w.settings.batch_size, within=w.settings.batch_wait_seconds):
-            started = time.perf_counter()
-            await self.until_done(lambda b=batch: self._profile_batch(b), "profiles")
-            w.metrics.batch_seconds.observe(time.perf_counter() - started)
+            await self.timed_batch("profiles", batch, self._profile_batch)
 
     async def _profile_batch(self, events: list["EventT"]) -> None:
         async with self.lock:
@@ -91,6 +89,14 @@ class Stages:
         """On the re-keying topic, to the partition that owns ``subject``."""
         return await self.w.by_subject.send(key=subject.encode(), value=value,
                                             partition=self.partitioner.of_subject(subject))
+
+    async def timed_batch(self, stage: str, batch: list["EventT"],
+                          work: Callable[[list["EventT"]], Awaitable[None]]) -> None:
+        """Run a batch until it succeeds, and record its size and time (the latency budget)."""
+        started = time.perf_counter()
+        await self.until_done(lambda: work(batch), stage)
+        self.w.metrics.batch_seconds.labels(stage).observe(time.perf_counter() - started)
+        self.w.metrics.batch_events.labels(stage).observe(len(batch))
 
     async def until_done(self, work: Callable[[], Awaitable[None]], stage: str) -> None:
         """Retry a unit of work until it succeeds: Faust acks a batch even when its body raises.

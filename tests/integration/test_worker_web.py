@@ -39,10 +39,15 @@ async def test_metrics_and_health_are_served(settings: Settings, redis: Redis) -
             async with http.get(f"{base}/healthz") as response:
                 health = await response.json()
                 assert response.status == 200 and health["ready"] is True and health["groups"] == 1
-            async with http.get(f"{base}/metrics") as response:
-                assert response.status == 200
-                assert response.headers["Content-Type"].startswith("text/plain")
-                text = await response.text()
+
+            async def metrics() -> str:
+                async with http.get(f"{base}/metrics") as response:
+                    assert response.status == 200
+                    assert response.headers["Content-Type"].startswith("text/plain")
+                    return await response.text()
+
+            # batch metrics are recorded when a batch ends, just after its Redis write
+            text = await eventually(metrics, lambda t: 'cg_batch_events_sum{stage="ingest"} 2.0' in t)
     finally:
         await worker.stop()
     assert 'cg_events_in_total{stage="ingest"} 2.0' in text
@@ -50,3 +55,5 @@ async def test_metrics_and_health_are_served(settings: Settings, redis: Redis) -
     assert 'cg_membership_changes_total{change="joined"} 1.0' in text
     assert 'cg_groups{type="dynamic"} 1.0' in text
     assert "cg_consumer_lag" in text and "cg_evaluation_seconds_bucket" in text
+    assert 'cg_batch_events_sum{stage="ingest"} 2.0' in text
+    assert 'cg_batch_seconds_count{stage="ingest"}' in text
