@@ -24,6 +24,7 @@ import orjson
 from pipeline.profile import Profile, ProfilePolicy, decode, encode, fold, merge, new_profile
 from pipeline.registry import GroupRegistry
 from pipeline.rules import CompiledGroup, evaluation_scope, matches, next_change_day
+from pipeline.rules.index import EVERYTHING, event_keys
 from schemas.events import Event
 
 _HEADER = struct.Struct(">IH")  # next re-check day (date ordinal, 0 for none), groups length
@@ -125,15 +126,24 @@ class SubjectProcessor:
     # --- evaluation ------------------------------------------------------
 
     def _evaluate(
-        self, profile: Profile, groups: Iterable[CompiledGroup], today: int, stored_next: int | None
+        self, profile: Profile, groups: Iterable[CompiledGroup], today: int, stored_next: int | None,
+        additive: frozenset[str] | None = None,
     ) -> tuple[set[str], int | None]:
-        """New membership after re-evaluating ``groups``; other memberships stand."""
+        """New membership after re-evaluating ``groups``; other memberships stand.
+
+        ``additive`` is the keys of an event that only added to the profile
+        (nothing pruned or evicted, see :meth:`_may_drop`): members of groups it cannot end keep their
+        membership without an evaluation (:mod:`pipeline.rules.monotone`), and
+        the stored re-check day, never later than their own, stays valid.
+        """
         groups = list(groups)
         known = self.registry.groups
         current = {g for g in profile.groups if g in known}
         next_day = stored_next if stored_next is not None and stored_next > today else None
         with evaluation_scope(profile):
             for group in groups:
+                if additive is not None and group.id in current and not (group.can_leave_on & additive):
+                    continue
                 holds = matches(group, profile, today)
                 if holds:
                     current.add(group.id)
@@ -158,17 +168,40 @@ class SubjectProcessor:
         if event.type == "erasure":
             return self.on_erase(profile)
         today = self.policy.day_of(now)
-        groups = self.registry.index.for_event(event)
+        keys = event_keys(event)
+        groups = self.registry.index.affected(keys)
+        additive = None
         if profile is None:
             # A new subject also belongs to what an empty profile matches (orders = 0,
             # registered = yes for a customer...), which its first event does not touch.
             extra = self.registry.empty_profile_members(subject[0], today)
             groups = list({g.id: g for g in (*groups, *extra)}.values())
-        profile = profile or new_profile(subject)
+            profile = new_profile(subject)
+        elif self._may_drop(profile, event):
+            # Old buckets leave the retention window, or a value is evicted at the key
+            # cap: rows the event does not name can end, so the index cannot narrow it.
+            groups = list(self.registry.groups.values())
+        elif EVERYTHING not in keys and (next_check is None or next_check > today):
+            additive = keys  # stored groups are today's, and the event only adds
         if not fold(profile, event, self.policy):
             return Result(profile=None)  # a duplicate or no-op: nothing to store or write
-        new, next_day = self._evaluate(profile, groups, today, next_check)
+        new, next_day = self._evaluate(profile, groups, today, next_check, additive)
         return self._result(profile, new, next_day)
+
+    def _may_drop(self, profile: Profile, event: Event) -> bool:
+        """Whether folding ``event`` can remove behaviour (see ``fold``): prune or evict.
+
+        Every counted bucket's day is in ``seen``, so its oldest day tells whether
+        a newer event moves anything out of the retention window.
+        """
+        policy = self.policy
+        newest = profile.newest_day
+        if newest is not None and profile.seen:
+            day = policy.day_of(event.occurred_at)
+            if day > newest and min(profile.seen) < day - policy.retention_days:
+                return True
+        cap = policy.max_keys_per_kind
+        return any(len(values) >= cap for values in profile.behaviour.values())
 
     def on_recheck(self, profile: Profile | None, next_check: int | None, now: datetime) -> Result:
         """A time window passed: re-evaluate every time-dependent group exactly."""

@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 from pipeline.profile import ProfilePolicy
 from pipeline.profile import normalise
 from pipeline.rules.conditions import All, Any, Behaviour, Compare, Condition, Member, Not
+from pipeline.rules.monotone import can_leave_on, time_moves
 from pipeline.rules.fields import (
     ACTION_OPS,
     FIELDS,
@@ -72,6 +73,17 @@ class CompiledGroup:
     definition: GroupDefinition
     condition: Condition
     reads: frozenset[str] = field(default_factory=frozenset)
+    # Event keys on which a member could stop matching (pipeline.rules.monotone).
+    can_leave_on: frozenset[str] = field(init=False)
+    # Whether days passing alone can make a subject join / leave (pipeline.rules.monotone).
+    time_can_join: bool = field(init=False)
+    time_can_leave: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "can_leave_on", can_leave_on(self.condition))
+        joins, leaves = time_moves(self.condition)
+        object.__setattr__(self, "time_can_join", joins)
+        object.__setattr__(self, "time_can_leave", leaves)
 
     @property
     def id(self) -> str:

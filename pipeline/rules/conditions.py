@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from typing import Callable, Iterable, Iterator, Protocol
+from types import MappingProxyType
+from typing import Callable, Iterable, Iterator, Mapping, Protocol
 
 from pipeline.profile import Profile, ProfilePolicy
 from pipeline.rules.fields import MAX_PHRASE_WORDS, BehaviourField, Op, ScalarField, op_label
@@ -66,6 +67,10 @@ def first_day_where(predicate: Callable[[int], bool], after: int, horizon: int) 
     return low
 
 
+_NO_VALUES: Mapping[str, dict[int, int]] = MappingProxyType({})
+_NO_DAYS: Mapping[int, int] = MappingProxyType({})
+
+
 @lru_cache(maxsize=1 << 16)
 def _back(duration: Duration, today: int) -> int:
     """Cached: a binary search over days asks the same few thousand (duration, day) pairs."""
@@ -95,7 +100,7 @@ class _DaysMemo:
 
     def __init__(self) -> None:
         self.profile: Profile | None = None
-        self.days: dict[tuple[object, ...], dict[int, int]] = {}
+        self.days: dict[tuple[object, ...], Mapping[int, int]] = {}
 
 
 _memo = _DaysMemo()
@@ -243,8 +248,8 @@ class Behaviour:
                 wanted in value for wanted in self.values)
         return value in self.values
 
-    def _days(self, profile: Profile) -> dict[int, int]:
-        """Events that match, summed per day (before any window)."""
+    def _days(self, profile: Profile) -> Mapping[int, int]:
+        """Events that match, summed per day (before any window). Read only."""
         if _memo.profile is profile:
             signature = (self.field.dimension, self.actions, self.values, self.contains)
             found = _memo.days.get(signature)
@@ -253,26 +258,33 @@ class Behaviour:
             return found
         return self._sum_days(profile)
 
-    def _sum_days(self, profile: Profile) -> dict[int, int]:
+    def _sum_days(self, profile: Profile) -> Mapping[int, int]:
+        dimension = self.field.dimension
+        if len(self.actions) == 1 and len(self.values) == 1 and not self.contains and not (
+                self.actions[0] == "searched" and dimension in ("brand", "category")):
+            # The common row, one action and one value: the profile's own buckets, no copy.
+            # Straight from the profile's dicts: the read-only views cost more than the sum.
+            (value,) = self.values
+            return profile.behaviour.get((self.actions[0], dimension), _NO_VALUES).get(value, _NO_DAYS)
         totals: dict[int, int] = {}
 
         def add(buckets: Iterable[tuple[int, int]]) -> None:
             for day, count in buckets:
                 totals[day] = totals.get(day, 0) + count
 
+        behaviour = profile.behaviour
         for action in self.actions:
-            dimension = self.field.dimension
+            known = behaviour.get((action, dimension), _NO_VALUES)  # type: ignore[call-overload]
             if self.values and not self.contains:
-                known = profile.values(action, dimension)  # type: ignore[arg-type]
                 for wanted in self.values:
                     if wanted in known:
                         add(known[wanted].items())
             else:
-                for value, buckets in profile.values(action, dimension).items():  # type: ignore[arg-type]
+                for value, buckets in known.items():
                     if self._matches(value, phrase=False):
                         add(buckets.items())
             if action == "searched" and dimension in ("brand", "category") and self.values:
-                for query, buckets in profile.values("searched", "query").items():
+                for query, buckets in behaviour.get(("searched", "query"), _NO_VALUES).items():
                     if self._matches(query, phrase=True):
                         add(buckets.items())
         return totals
@@ -284,7 +296,7 @@ class Behaviour:
             return self.between
         return None, None
 
-    def _count(self, days: dict[int, int], today: int) -> int:
+    def _count(self, days: Mapping[int, int], today: int) -> int:
         first, last = self._window(today)
         return sum(c for d, c in days.items()
                    if (first is None or d >= first) and (last is None or d <= last))

@@ -53,6 +53,8 @@ def next_change_day(group: CompiledGroup, profile: Profile, today: int,
     condition = group.condition
     if current is None:
         current = condition.holds(profile, today)
+    if not (group.time_can_leave if current else group.time_can_join):
+        return None  # time moves this group the other way only (pipeline.rules.monotone)
     day = today
     for _ in range(MAX_CANDIDATE_DAYS):
         candidate = condition.change_day(profile, day)
