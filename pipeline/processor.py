@@ -43,10 +43,11 @@ def pack(profile: Profile, next_check: int | None, body: bytes | None = None) ->
     return _HEADER.pack(next_check or 0, len(groups)) + groups + body
 
 
-def unpack(stored: bytes) -> tuple[Profile, int | None]:
+def unpack(stored: bytes, *, behaviour: bool = True) -> tuple[Profile, int | None]:
+    """The profile and its re-check day; ``behaviour=False``: a read-only profile, see ``decode``."""
     day, size = _HEADER.unpack_from(stored)
     start = _HEADER.size + size
-    profile = decode(stored[start:])
+    profile = decode(stored[start:], behaviour=behaviour)
     profile.groups = set(orjson.loads(stored[_HEADER.size:start])) if size else set()
     return profile, day or None
 
@@ -217,9 +218,10 @@ class SubjectProcessor:
                         now: datetime) -> tuple[Result, bytes] | None:
         """``on_backfill`` over a stored value: the new value, or None when nothing changed.
 
-        Back-fill changes membership only, so the profile body is stored again as it was.
+        Back-fill changes membership only, so the profile body is stored again as it was,
+        and groups that read no behaviour need none of it decoded.
         """
-        profile, next_check = unpack(stored)
+        profile, next_check = unpack(stored, behaviour=any(g.reads_behaviour for g in groups))
         result = self.on_backfill(profile, next_check, groups, now)
         if not result.store:
             return None

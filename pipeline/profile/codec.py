@@ -178,7 +178,7 @@ def encode(profile: Profile, *, with_groups: bool = True) -> bytes:
     return raw
 
 
-def _from_doc(doc: dict[str, Any]) -> Profile:
+def _from_doc(doc: dict[str, Any], behaviour: bool = True) -> Profile:
     version = doc["v"]
     if not isinstance(version, int) or version < 1:
         raise ValueError(f"bad format version {version!r}")
@@ -210,6 +210,9 @@ def _from_doc(doc: dict[str, Any]) -> Profile:
         (key,) = _unpack(packed)
         ledger[key] = OrderRecord(_ts(us), int(total), currency[0] if currency else None)
     p.orders = OrderStats(ledger)
+    p.groups = set(doc.get("g", []))
+    if not behaviour:
+        return p
     for code, values in doc.get("b", {}).items():
         p.behaviour[_CODE_KIND[code]] = {
             value: _days_from_flat(flat, base)
@@ -217,12 +220,17 @@ def _from_doc(doc: dict[str, Any]) -> Profile:
         }
     flat_seen = doc.get("h", [])
     p.seen = {base - off: _unpack(packed) for off, packed in zip(flat_seen[::2], flat_seen[1::2], strict=True)}
-    p.groups = set(doc.get("g", []))
     return p
 
 
-def decode(data: bytes) -> Profile:
-    """The profile :func:`encode` wrote; :class:`ProfileDecodeError` for anything else."""
+def decode(data: bytes, *, behaviour: bool = True) -> Profile:
+    """The profile :func:`encode` wrote; :class:`ProfileDecodeError` for anything else.
+
+    ``behaviour=False`` leaves out the behaviour buckets and the dedupe hashes,
+    most of a profile's size and of the time to decode it, for a caller that
+    only reads scalar fields (a back-fill of groups with no behaviour rows).
+    Such a profile is for reading: never fold into it or encode it.
+    """
     try:
         if data[:1] == bytes((_ZLIB,)):
             data = zlib.decompress(data[1:])
@@ -231,7 +239,7 @@ def decode(data: bytes) -> Profile:
         doc = orjson.loads(data)
         if not isinstance(doc, dict):
             raise ProfileDecodeError("not an encoded profile")
-        return _from_doc(doc)
+        return _from_doc(doc, behaviour)
     except ProfileDecodeError:
         raise
     except (KeyError, IndexError, TypeError, ValueError, binascii.Error, zlib.error, struct.error) as exc:

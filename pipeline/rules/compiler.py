@@ -94,6 +94,11 @@ class CompiledGroup:
         return self.definition.type
 
     @property
+    def reads_behaviour(self) -> bool:
+        """True when a row counts events (keys like ``viewed:brand:sony``), not just scalar fields."""
+        return any(":" in key for key in self.reads)
+
+    @property
     def time_dependent(self) -> bool:
         """True when membership can change with no new event (rolling windows, relative dates)."""
         return "time" in self.reads

@@ -202,3 +202,43 @@ def test_a_new_subjects_groups_equal_evaluating_every_group() -> None:
 
     check()
     assert load  # the full rules_config, public, private and dynamic groups alike
+
+
+def test_a_backfill_of_scalar_groups_decodes_no_behaviour_and_agrees_with_a_full_decode() -> None:
+    """Groups that read no behaviour are back-filled from a partly decoded profile: same result."""
+    from hypothesis import given, settings
+
+    from pipeline.profile import decode, encode, fold, new_profile
+
+    from .rules.test_monotone import MIXED
+    from .rules.test_properties import events
+
+    scalar = [g for g in MIXED if not g.reads_behaviour]
+    assert scalar and len(scalar) < len(MIXED)
+    registry = GroupRegistry.from_definitions([g.definition for g in MIXED], POLICY)
+    processor = SubjectProcessor(registry, POLICY)
+
+    @settings(max_examples=80, deadline=None)
+    @given(events())
+    def check(batch: list) -> None:  # type: ignore[type-arg]
+        profile = new_profile("c:c1")
+        for e in batch:
+            fold(profile, e, POLICY)
+        profile.groups = {"500", "508"}
+        light = decode(encode(profile), behaviour=False)
+        assert light.behaviour == {} and light.seen == {}
+        assert (light.last_seen, light.orders, light.date_joined, light.groups, light.visitor_ids) == (
+            profile.last_seen, profile.orders, profile.date_joined, profile.groups, profile.visitor_ids)
+        stored = pack(profile, None)
+        outcome = processor.backfill_stored(stored, scalar, NOW)
+        full, next_check = unpack(stored)
+        expected = processor.on_backfill(full, next_check, scalar, NOW)
+        if outcome is None:
+            assert not expected.store
+            return
+        result, value = outcome
+        assert (result.joined, result.left, result.next_check) == (
+            expected.joined, expected.left, expected.next_check)
+        assert unpack(value) == (expected.profile, expected.next_check)
+
+    check()
