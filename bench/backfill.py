@@ -35,6 +35,7 @@ from pipeline.store.details import details_commands, details_of
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import MembershipWriter
 from pipeline.stream.stages import BACKFILL_CHUNK
+from pipeline.store.connection import connect
 from schemas.groups import GroupDefinition
 
 NEW_GROUP = GroupDefinition.model_validate({
@@ -102,7 +103,7 @@ async def run(settings: Settings, templates: list[bytes], count: int,
     say(f"step 5/7 back-fill: a new group over {count:,} stored profiles (worker code, real Redis)")
     policy = ProfilePolicy.from_settings(settings)
     keys = KeySpace(settings.redis_prefix)
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings.redis_url)
     try:
         started = time.perf_counter()
         store = await build_population(templates, count, keys, redis)

@@ -44,6 +44,7 @@ from pipeline.stream.metrics import Metrics
 from pipeline.stream.publish import ensure_definitions_topic
 from pipeline.stream.topics import ensure_project_topics, ensure_topics
 from pipeline.stream.schedule import RecheckSchedule
+from pipeline.store.connection import connect
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class Worker:
         self.policy = ProfilePolicy.from_settings(settings)
         self.metrics = Metrics()
         self.keys = KeySpace(settings.redis_prefix)
-        self.redis: Redis = Redis.from_url(settings.redis_url)
+        self.redis: Redis = connect(settings.redis_url)
         self.writer = MembershipWriter(self.redis, self.keys)
         self.schedule = RecheckSchedule()
         self.max_future = timedelta(seconds=settings.max_future_seconds)
