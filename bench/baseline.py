@@ -68,6 +68,9 @@ async def consume_all(bootstrap: str, topic: str, expected: int, parse: Callable
     return result
 
 
+FAUST_EVENTS = 200_000
+
+
 async def faust_agent(settings: Settings, expected: int, timeout: float = 600.0) -> BaselineResult:
     """A do-nothing Faust agent (parse only) over the topic: the ceiling of any Faust pipeline."""
     import asyncio
@@ -111,5 +114,7 @@ async def run(settings: Settings, expected: int) -> tuple[BaselineResult, Baseli
     bootstrap, topic = settings.kafka_bootstrap, settings.topic_events
     plain = await consume_all(bootstrap, topic, expected, orjson.loads, "read + orjson.loads")
     validated = await consume_all(bootstrap, topic, expected, decode_event, "read + decode_event (pydantic)")
-    agent = await faust_agent(settings, expected)
+    # The Faust agent is ~25x slower than the bare reads: its first FAUST_EVENTS events give the
+    # same rate (it does not depend on the topic's length) in a fraction of the time.
+    agent = await faust_agent(settings, min(expected, FAUST_EVENTS))
     return plain, validated, agent
