@@ -78,16 +78,14 @@ class CompiledGroup:
     # Whether days passing alone can make a subject join / leave (pipeline.rules.monotone).
     time_can_join: bool = field(init=False)
     time_can_leave: bool = field(init=False)
+    id: str = field(init=False)  # the definition's, read for every group of every event
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "id", self.definition.id)
         object.__setattr__(self, "can_leave_on", can_leave_on(self.condition))
         joins, leaves = time_moves(self.condition)
         object.__setattr__(self, "time_can_join", joins)
         object.__setattr__(self, "time_can_leave", leaves)
-
-    @property
-    def id(self) -> str:
-        return self.definition.id
 
     @property
     def type(self) -> str:

@@ -238,6 +238,11 @@ class Behaviour:
     within: Duration | None = None
     between: tuple[int, int] | None = None
     label: str = ""
+    # What the per-day sums depend on: rows that differ only in window or threshold share them.
+    signature: tuple[object, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "signature", (self.field.dimension, self.actions, self.values, self.contains))
 
     def _matches(self, value: str, *, phrase: bool) -> bool:
         if not self.values:
@@ -251,10 +256,9 @@ class Behaviour:
     def _days(self, profile: Profile) -> Mapping[int, int]:
         """Events that match, summed per day (before any window). Read only."""
         if _memo.profile is profile:
-            signature = (self.field.dimension, self.actions, self.values, self.contains)
-            found = _memo.days.get(signature)
+            found = _memo.days.get(self.signature)
             if found is None:
-                found = _memo.days[signature] = self._sum_days(profile)
+                found = _memo.days[self.signature] = self._sum_days(profile)
             return found
         return self._sum_days(profile)
 
