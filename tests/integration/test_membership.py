@@ -105,7 +105,16 @@ async def test_login_moves_a_guests_memberships_to_the_customer(
                                  ev("view", clock, 0.1, visitor_id="ck1", product=product("Stressless", "s2"))])
         stressless = await eventually(lambda: view.members("10"), lambda m: "c5" in m[0])
         rekeyed = worker.metrics.events_in.labels("identity")._value.get()  # noqa: SLF001
+
+        # erasing the customer forgets the cookie's link (a message to the identity stage):
+        # the cookie's next anonymous event builds a guest profile of its own again
+        await produce(settings, [ev("erasure", clock, 0.05, customer_id="c5", requested_by="dpo")])
+        await eventually(lambda: view.members("12"), lambda m: m == (set(), set()))
+        await produce(settings, [ev("view", clock, 0.01, visitor_id="ck1", product=product("Sony", "p2"))])
+        after_erasure = await eventually(lambda: view.members("12"), lambda m: m == (set(), {"ck1"}))
     assert stressless == ({"c5"}, set())
+    assert after_erasure == (set(), {"ck1"})
+    assert await view.groups_of("c:c5") == set()
     # keyed by cookie, identity is resolved at ingest; unkeyed, every cookie event takes the re-keying hop
     assert (rekeyed == 0) if keyed else (rekeyed == 4)
 
