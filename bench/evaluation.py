@@ -152,7 +152,10 @@ def group_stats(definitions: list[GroupDefinition], policy: ProfilePolicy) -> di
     return {"groups": len(registry.groups), "time_dependent": len(registry.index.time_dependent),
             "every_event": per_key.get("activity", 0), "orders": per_key.get("orders", 0),
             "behaviour_keys": len(behaviour), "max_per_key": max(behaviour, default=0),
-            "mean_per_key": sum(behaviour) / len(behaviour) if behaviour else 0.0}
+            "mean_per_key": sum(behaviour) / len(behaviour) if behaviour else 0.0,
+            "no_event_ends": sum(not g.can_leave_on for g in registry.groups.values()),
+            "time_one_way": sum(g.time_dependent and not (g.time_can_join and g.time_can_leave)
+                                for g in registry.groups.values())}
 
 
 def stored_sizes(store: dict[str, bytes]) -> dict[str, float]:

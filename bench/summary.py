@@ -297,7 +297,11 @@ def _group_stats_text(stats: dict[str, float] | None) -> str:
             "so a view of a popular brand, category or product selects dozens of groups. The ratio therefore "
             "measures two things: how many groups the index selects per event (the table's second-last column) "
             "and what evaluating one selected group costs (about (later-event time - 10-group time) / selected "
-            "groups).")
+            "groups). Two shortcuts (`pipeline/rules/monotone.py`) make a selected group cheaper: "
+            f"{stats.get('no_event_ends', 0):,.0f} of the groups no event can end (counts, the order count and "
+            "last-seen only grow), so a member is kept without evaluation when the event only adds; and "
+            f"{stats.get('time_one_way', 0):,.0f} of the time-dependent ones time can only end (or only start), "
+            "so a non-member (or member) of one needs no re-check day.")
 
 
 def _batch_table(lat: Any) -> str:
