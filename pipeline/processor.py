@@ -43,11 +43,11 @@ def pack(profile: Profile, next_check: int | None, body: bytes | None = None) ->
     return _HEADER.pack(next_check or 0, len(groups)) + groups + body
 
 
-def unpack(stored: bytes, *, behaviour: bool = True) -> tuple[Profile, int | None]:
-    """The profile and its re-check day; ``behaviour=False``: a read-only profile, see ``decode``."""
+def unpack(stored: bytes, *, reads: frozenset[str] | None = None) -> tuple[Profile, int | None]:
+    """The profile and its re-check day; with ``reads``, a partial read-only profile (see ``decode``)."""
     day, size = _HEADER.unpack_from(stored)
     start = _HEADER.size + size
-    profile = decode(stored[start:], behaviour=behaviour)
+    profile = decode(stored[start:], reads=reads)
     profile.groups = set(orjson.loads(stored[_HEADER.size:start])) if size else set()
     return profile, day or None
 
@@ -219,9 +219,10 @@ class SubjectProcessor:
         """``on_backfill`` over a stored value: the new value, or None when nothing changed.
 
         Back-fill changes membership only, so the profile body is stored again as it was,
-        and groups that read no behaviour need none of it decoded.
+        and only what the groups read is decoded (all of it when one counts behaviour).
         """
-        profile, next_check = unpack(stored, behaviour=any(g.reads_behaviour for g in groups))
+        reads = None if any(g.reads_behaviour for g in groups) else frozenset().union(*(g.reads for g in groups))
+        profile, next_check = unpack(stored, reads=reads)
         result = self.on_backfill(profile, next_check, groups, now)
         if not result.store:
             return None

@@ -49,6 +49,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KIND_CODE: dict[Kind, str] = {(a, d): a[0] + d[0] for a in ACTIONS for d in DIMENSIONS}
 _CODE_KIND: dict[str, Kind] = {code: kind for kind, code in _KIND_CODE.items()}
 _NAMES = (("e", "email"), ("fn", "first_name"), ("ln", "last_name"))
+_ALL_PARTS = frozenset({"activity", "orders", "profile", "consent", "staff"})
 
 
 class ProfileDecodeError(ValueError):
@@ -178,41 +179,49 @@ def encode(profile: Profile, *, with_groups: bool = True) -> bytes:
     return raw
 
 
-def _from_doc(doc: dict[str, Any], behaviour: bool = True) -> Profile:
+def _from_doc(doc: dict[str, Any], reads: frozenset[str] | None = None) -> Profile:
     version = doc["v"]
     if not isinstance(version, int) or version < 1:
         raise ValueError(f"bad format version {version!r}")
     if version > CODEC_VERSION:
         raise ProfileDecodeError(f"profile format v{version} is newer than this worker (v{CODEC_VERSION})")
-    stamps = [(_ts(us), str(event_id)) for us, event_id in doc.get("t", [])]
-    base = doc.get("nd", 0)
     p = Profile(subject=str(doc["s"]), customer_id=doc.get("c"), newest_day=doc.get("nd"))
-    if "cs" in doc:
-        p.customer_stamp = stamps[doc["cs"]]
     p.visitor_ids = set(doc.get("vi", []))
-    if "ls" in doc:
-        p.last_seen = _ts(doc["ls"])
-    for key, name in _NAMES:
-        if key in doc:
-            value, i = doc[key]
-            setattr(p, name, Stamped(value, *stamps[i]))
-    if "dj" in doc:
-        ordinal, i = doc["dj"]
-        p.date_joined = Stamped(date.fromordinal(ordinal), *stamps[i])
-    for g, (granted, i, source, *staff) in doc.get("cn", {}).items():
-        at, event_id = stamps[i]
-        p.consents[g] = ConsentRecord(bool(granted), at, source, staff[0] if staff else None, event_id)
-    for g, (member, i, source, staff_id) in doc.get("sg", {}).items():
-        at, event_id = stamps[i]
-        p.staff_groups[g] = StaffRecord(bool(member), at, source, staff_id, event_id)
-    ledger: dict[int, OrderRecord] = {}
-    for packed, us, total, *currency in doc.get("o", []):
-        (key,) = _unpack(packed)
-        ledger[key] = OrderRecord(_ts(us), int(total), currency[0] if currency else None)
-    p.orders = OrderStats(ledger)
     p.groups = set(doc.get("g", []))
-    if not behaviour:
+    everything = reads is None
+    wanted = _ALL_PARTS if reads is None else reads
+    if "activity" in wanted and "ls" in doc:
+        p.last_seen = _ts(doc["ls"])
+    if "orders" in wanted:
+        ledger: dict[int, OrderRecord] = {}
+        for packed, us, total, *currency in doc.get("o", []):
+            (key,) = _unpack(packed)
+            ledger[key] = OrderRecord(_ts(us), int(total), currency[0] if currency else None)
+        p.orders = OrderStats(ledger)
+    if wanted.isdisjoint(("profile", "consent", "staff")):
         return p
+    stamps = [(_ts(us), str(event_id)) for us, event_id in doc.get("t", [])]
+    if "profile" in wanted:
+        if "cs" in doc:
+            p.customer_stamp = stamps[doc["cs"]]
+        for key, name in _NAMES:
+            if key in doc:
+                value, i = doc[key]
+                setattr(p, name, Stamped(value, *stamps[i]))
+        if "dj" in doc:
+            ordinal, i = doc["dj"]
+            p.date_joined = Stamped(date.fromordinal(ordinal), *stamps[i])
+    if "consent" in wanted:
+        for g, (granted, i, source, *staff) in doc.get("cn", {}).items():
+            at, event_id = stamps[i]
+            p.consents[g] = ConsentRecord(bool(granted), at, source, staff[0] if staff else None, event_id)
+    if "staff" in wanted:
+        for g, (member, i, source, staff_id) in doc.get("sg", {}).items():
+            at, event_id = stamps[i]
+            p.staff_groups[g] = StaffRecord(bool(member), at, source, staff_id, event_id)
+    if not everything:
+        return p
+    base = doc.get("nd", 0)
     for code, values in doc.get("b", {}).items():
         p.behaviour[_CODE_KIND[code]] = {
             value: _days_from_flat(flat, base)
@@ -223,13 +232,17 @@ def _from_doc(doc: dict[str, Any], behaviour: bool = True) -> Profile:
     return p
 
 
-def decode(data: bytes, *, behaviour: bool = True) -> Profile:
+def decode(data: bytes, *, reads: frozenset[str] | None = None) -> Profile:
     """The profile :func:`encode` wrote; :class:`ProfileDecodeError` for anything else.
 
-    ``behaviour=False`` leaves out the behaviour buckets and the dedupe hashes,
-    most of a profile's size and of the time to decode it, for a caller that
-    only reads scalar fields (a back-fill of groups with no behaviour rows).
-    Such a profile is for reading: never fold into it or encode it.
+    ``reads``: only the parts that rules reading these index keys need (see
+    :mod:`pipeline.rules.index`), for a caller that evaluates groups reading
+    scalar fields only (a back-fill): ``activity`` gives last seen, ``orders``
+    the ledger, ``profile`` names, e-mail and join date, ``consent`` and
+    ``staff`` their records; subject, IDs, cookies and groups always come.
+    Behaviour and dedupe hashes, most of a profile's size and decode time,
+    only come with ``reads=None`` (everything). A partial profile is for
+    reading: never fold into it or encode it.
     """
     try:
         if data[:1] == bytes((_ZLIB,)):
@@ -239,7 +252,7 @@ def decode(data: bytes, *, behaviour: bool = True) -> Profile:
         doc = orjson.loads(data)
         if not isinstance(doc, dict):
             raise ProfileDecodeError("not an encoded profile")
-        return _from_doc(doc, behaviour)
+        return _from_doc(doc, reads)
     except ProfileDecodeError:
         raise
     except (KeyError, IndexError, TypeError, ValueError, binascii.Error, zlib.error, struct.error) as exc:

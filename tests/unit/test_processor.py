@@ -206,6 +206,8 @@ def test_a_new_subjects_groups_equal_evaluating_every_group() -> None:
 
 def test_a_backfill_of_scalar_groups_decodes_no_behaviour_and_agrees_with_a_full_decode() -> None:
     """Groups that read no behaviour are back-filled from a partly decoded profile: same result."""
+    # Each of MIXED's scalar groups reads one part (orders, activity, profile), so
+    # back-filling them one at a time decodes only that part.
     from hypothesis import given, settings
 
     from pipeline.profile import decode, encode, fold, new_profile
@@ -225,20 +227,28 @@ def test_a_backfill_of_scalar_groups_decodes_no_behaviour_and_agrees_with_a_full
         for e in batch:
             fold(profile, e, POLICY)
         profile.groups = {"500", "508"}
-        light = decode(encode(profile), behaviour=False)
+        encoded = encode(profile)
+        light = decode(encoded, reads=frozenset({"activity", "orders", "profile", "consent", "staff"}))
         assert light.behaviour == {} and light.seen == {}
-        assert (light.last_seen, light.orders, light.date_joined, light.groups, light.visitor_ids) == (
-            profile.last_seen, profile.orders, profile.date_joined, profile.groups, profile.visitor_ids)
+        assert (light.last_seen, light.orders, light.date_joined, light.email, light.consents,
+                light.staff_groups, light.groups, light.visitor_ids) == (
+            profile.last_seen, profile.orders, profile.date_joined, profile.email, profile.consents,
+            profile.staff_groups, profile.groups, profile.visitor_ids)
+        only_orders = decode(encoded, reads=frozenset({"orders", "time"}))
+        assert only_orders.orders == profile.orders and only_orders.last_seen is None
+        assert only_orders.email is None and only_orders.consents == {}
+        assert decode(encoded, reads=frozenset({"activity"})).last_seen == profile.last_seen
         stored = pack(profile, None)
-        outcome = processor.backfill_stored(stored, scalar, NOW)
-        full, next_check = unpack(stored)
-        expected = processor.on_backfill(full, next_check, scalar, NOW)
-        if outcome is None:
-            assert not expected.store
-            return
-        result, value = outcome
-        assert (result.joined, result.left, result.next_check) == (
-            expected.joined, expected.left, expected.next_check)
-        assert unpack(value) == (expected.profile, expected.next_check)
+        for groups in (scalar, *([g] for g in scalar)):
+            outcome = processor.backfill_stored(stored, groups, NOW)
+            full, next_check = unpack(stored)
+            expected = processor.on_backfill(full, next_check, groups, NOW)
+            if outcome is None:
+                assert not expected.store
+                continue
+            result, value = outcome
+            assert (result.joined, result.left, result.next_check) == (
+                expected.joined, expected.left, expected.next_check)
+            assert unpack(value) == (expected.profile, expected.next_check)
 
     check()
