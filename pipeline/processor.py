@@ -138,6 +138,12 @@ class SubjectProcessor:
         the stored re-check day, never later than their own, stays valid.
         """
         groups = list(groups)
+        if stored_next is not None and stored_next <= today:
+            # A re-check is due and its message has not come yet (the timer runs every
+            # second, not at midnight sharp): do it now, or its day would be lost with
+            # the stored one and untouched groups would keep an expired membership.
+            chosen = {g.id for g in groups}
+            groups += [g for g in self.registry.time_dependent if g.id not in chosen]
         known = self.registry.groups
         current = {g for g in profile.groups if g in known}
         next_day = stored_next if stored_next is not None and stored_next > today else None

@@ -50,6 +50,7 @@ _KIND_CODE: dict[Kind, str] = {(a, d): a[0] + d[0] for a in ACTIONS for d in DIM
 _CODE_KIND: dict[str, Kind] = {code: kind for kind, code in _KIND_CODE.items()}
 _NAMES = (("e", "email"), ("fn", "first_name"), ("ln", "last_name"))
 _ALL_PARTS = frozenset({"activity", "orders", "profile", "consent", "staff"})
+_PART_KEYS = _ALL_PARTS | {"time"}  # "time" (a moving window) needs no part of its own
 
 
 class ProfileDecodeError(ValueError):
@@ -188,6 +189,8 @@ def _from_doc(doc: dict[str, Any], reads: frozenset[str] | None = None) -> Profi
     p = Profile(subject=str(doc["s"]), customer_id=doc.get("c"), newest_day=doc.get("nd"))
     p.visitor_ids = set(doc.get("vi", []))
     p.groups = set(doc.get("g", []))
+    if reads is not None and not reads <= _PART_KEYS:
+        reads = None  # a key this decoder does not know: decode everything rather than guess
     everything = reads is None
     wanted = _ALL_PARTS if reads is None else reads
     if "activity" in wanted and "ls" in doc:

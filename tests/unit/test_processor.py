@@ -238,6 +238,7 @@ def test_a_backfill_of_scalar_groups_decodes_no_behaviour_and_agrees_with_a_full
         assert only_orders.orders == profile.orders and only_orders.last_seen is None
         assert only_orders.email is None and only_orders.consents == {}
         assert decode(encoded, reads=frozenset({"activity"})).last_seen == profile.last_seen
+        assert decode(encoded, reads=frozenset({"a-part-nobody-knows"})) == decode(encoded)  # all of it
         stored = pack(profile, None)
         for groups in (scalar, *([g] for g in scalar)):
             outcome = processor.backfill_stored(stored, groups, NOW)

@@ -162,3 +162,63 @@ def test_an_event_that_prunes_old_buckets_re_evaluates_every_group() -> None:
     later = processor.on_event(again.profile, again.next_check, "v:v1", view(NOW, brand="Acme"), NOW)
     assert later.left == {"600"}
     assert set(later.profile.groups) == set(memberships([sony], later.profile, TODAY)[0])  # type: ignore[union-attr, arg-type]
+
+
+@settings(max_examples=150, deadline=None)
+@given(events(), st.lists(st.integers(0, 12), min_size=12, max_size=12), st.sampled_from([400, 30]))
+def test_membership_is_exact_after_every_event_as_days_pass_and_no_recheck_comes(
+        batch: list, gaps: list[int], retention: int) -> None:  # type: ignore[type-arg]
+    """Events processed on later and later days, the re-check messages never delivered.
+
+    A re-check that is due when an event arrives is done with the event, so
+    after every event the groups are exact for that day, and the next re-check
+    day is after it and no later than the first change.
+    """
+    from dataclasses import replace
+    from datetime import timedelta
+
+    policy = replace(POLICY, retention_days=retention)
+    registry = GroupRegistry.from_definitions([g.definition for g in MIXED], policy)
+    processor = SubjectProcessor(registry, policy)
+    profile, next_check = None, None
+    now = NOW
+    for e, gap in zip(batch, gaps):
+        now += timedelta(days=gap)
+        today = policy.day_of(now)
+        result = processor.on_event(profile, next_check, "c:c1", e, now)
+        if result.store:
+            profile, next_check = result.profile, result.next_check
+        if profile is None:
+            continue
+        if not result.store and next_check is not None and next_check <= today:
+            continue  # a duplicate changes nothing, not even a due re-check: the re-check message does
+        exact_groups, exact_next = memberships(registry.groups.values(), profile, today)
+        assert set(profile.groups) == set(exact_groups)
+        if exact_next is not None:
+            assert next_check is not None and today < next_check <= exact_next
+
+
+def test_an_event_on_the_day_a_recheck_is_due_does_the_recheck() -> None:
+    """"Viewed Apple 3 times in 7 days" ends on day D+7; a consent event that day, before the
+    re-check message, must end it too, or the re-check day is lost with it."""
+    from datetime import timedelta
+
+    from .conftest import event, view
+
+    apple = group(_row("brand", "viewed", "Apple", within="7 days", at_least=3), gid="700")
+    from schemas.groups import GroupDefinition
+
+    newsletter = GroupDefinition.model_validate({"id": "1", "name": "Newsletter", "type": "public"})
+    registry = GroupRegistry.from_definitions([apple.definition, newsletter], POLICY)
+    processor = SubjectProcessor(registry, POLICY)
+    profile, next_check = None, None
+    for i in range(3):
+        result = processor.on_event(profile, next_check, "c:c1",
+                                    view(NOW, brand="Apple", pid=f"a{i}", customer_id="c1"), NOW)
+        profile, next_check = result.profile, result.next_check
+    assert profile is not None and "700" in profile.groups and next_check == TODAY + 7
+    later = NOW + timedelta(days=7)
+    consent = event("consent", later, customer_id="c1", group_id="1", granted=True, source="account")
+    result = processor.on_event(profile, next_check, "c:c1", consent, later)
+    assert result.left == {"700"} and result.joined == {"1"}
+    assert result.next_check is None
