@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import shlex
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -123,6 +124,9 @@ class Bench:
     async def run(self) -> int:
         c, s = self.config, self.settings
         started = time.monotonic()
+        # SIGTERM (a CI timeout, `kill`) cancels the run, so the clean-up below still runs:
+        # topics, Redis keys, the worker process and Redis's notify-keyspace-events setting.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # type: ignore[union-attr]
         say(f"benchmark {self.env.run_id}: {c.events:,} events; report to {c.out}")
         self.report.machine = machine.machine()
         self.report.versions = await machine.versions(s.redis_url)
