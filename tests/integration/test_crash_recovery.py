@@ -7,9 +7,9 @@ separate process so the kill is a real one.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from redis.asyncio import Redis
 
@@ -138,7 +139,15 @@ async def test_sigkilled_worker_converges_to_exact_membership(
         except subprocess.TimeoutExpired:
             worker.kill()
     wrong = {s: (state[s], expected[s]) for s in subjects if state[s] != expected[s]}
-    assert not wrong, f"(in Redis, expected) per subject: {wrong}\nworker log:\n{log.read_text()[-2000:]}"
+    if wrong:  # keep the evidence: pytest keeps only its last three temporary directories
+        kept = Path(__file__).parents[2] / "var" / "failed-tests" / f"{tmp_path.name}-{settings.app_id}"
+        kept.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, kept / "worker.log")
+        (kept / "wrong.json").write_bytes(orjson.dumps(
+            {s: {"redis": sorted(r), "expected": sorted(e)} for s, (r, e) in wrong.items()}))
+        (kept / "events.json").write_bytes(orjson.dumps(events))
+    assert not wrong, (f"(in Redis, expected) per subject: {wrong}\nkept in var/failed-tests/\n"
+                       f"worker log:\n{log.read_text()[-2000:]}")
     members: dict[str, set[str]] = defaultdict(set)
     for subject, groups in expected.items():
         for group in groups:
