@@ -18,7 +18,7 @@ from pipeline.profile import decode
 from pipeline.registry import GroupRegistry
 from schemas.groups import GroupDefinition
 
-from .rules.conftest import NOW, POLICY, at, event, order, signup, today, view
+from .rules.conftest import NOW, POLICY, at, event, order, profile_of, signup, today, view
 
 DEFINITIONS = [
     GroupDefinition.model_validate(d) for d in (
@@ -210,7 +210,7 @@ def test_a_backfill_of_scalar_groups_decodes_no_behaviour_and_agrees_with_a_full
     # back-filling them one at a time decodes only that part.
     from hypothesis import given, settings
 
-    from pipeline.profile import decode, encode, fold, new_profile
+    from pipeline.profile import decode, encode
 
     from .rules.test_monotone import MIXED
     from .rules.test_properties import events
@@ -223,9 +223,7 @@ def test_a_backfill_of_scalar_groups_decodes_no_behaviour_and_agrees_with_a_full
     @settings(max_examples=80, deadline=None)
     @given(events())
     def check(batch: list) -> None:  # type: ignore[type-arg]
-        profile = new_profile("c:c1")
-        for e in batch:
-            fold(profile, e, POLICY)
+        profile = profile_of(*batch)
         profile.groups = {"500", "508"}
         encoded = encode(profile)
         light = decode(encoded, reads=frozenset({"activity", "orders", "profile", "consent", "staff"}))

@@ -7,12 +7,11 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.profile import fold, new_profile
 from pipeline.rules import evaluation_scope, matches, memberships, next_change_day
 from pipeline.rules.conditions import _first_day_reaching
 from pipeline.rules.values import Duration
 
-from .conftest import NOW, POLICY, group
+from .conftest import NOW, POLICY, group, profile_of
 from .test_properties import RULES, events
 
 # Rows shared by several groups that differ only in window or threshold, so the
@@ -39,9 +38,7 @@ GROUPS = [*RULES.groups.values(), *SHARED]
 @settings(max_examples=150, deadline=None)
 @given(events(), st.integers(-30, 400))
 def test_scoped_evaluation_equals_evaluating_each_group_alone(batch: list, shift: int) -> None:  # type: ignore[type-arg]
-    profile = new_profile("c:c1")
-    for e in batch:
-        fold(profile, e, POLICY)
+    profile = profile_of(*batch)
     today = POLICY.day_of(NOW) + shift
     alone = {g.id for g in GROUPS if matches(g, profile, today)}
     days = [d for g in GROUPS if (d := next_change_day(g, profile, today)) is not None]
@@ -51,9 +48,7 @@ def test_scoped_evaluation_equals_evaluating_each_group_alone(batch: list, shift
 @settings(max_examples=60, deadline=None)
 @given(events())
 def test_the_recheck_day_is_the_first_day_membership_changes(batch: list) -> None:  # type: ignore[type-arg]
-    profile = new_profile("c:c1")
-    for e in batch:
-        fold(profile, e, POLICY)
+    profile = profile_of(*batch)
     today = POLICY.day_of(NOW)
     with evaluation_scope(profile):
         for g in SHARED:

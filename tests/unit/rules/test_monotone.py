@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.processor import SubjectProcessor
-from pipeline.profile import fold, new_profile
+from pipeline.profile import fold
 from pipeline.registry import GroupRegistry
 from pipeline.rules import matches, memberships, next_change_day
 from pipeline.rules.index import event_keys
 
-from .conftest import NOW, POLICY, group
+from .conftest import NOW, POLICY, group, profile_of
 from .test_properties import events
 
 
@@ -49,13 +49,6 @@ MIXED_RULES: list[list[object]] = [
 ]
 MIXED = [group(*rules, gid=str(500 + i)) for i, rules in enumerate(MIXED_RULES)]
 TODAY = POLICY.day_of(NOW)
-
-
-def _folded(batch: list) -> object:  # type: ignore[type-arg]
-    profile = new_profile("c:c1")
-    for e in batch:
-        fold(profile, e, POLICY)
-    return profile
 
 
 def _by_id(gid: str):  # type: ignore[no-untyped-def]
@@ -90,7 +83,7 @@ def test_time_moves_windows_one_way() -> None:
 @settings(max_examples=120, deadline=None)
 @given(events(), st.integers(-30, 200))
 def test_the_recheck_day_is_exact_for_groups_time_moves_either_way(batch: list, shift: int) -> None:  # type: ignore[type-arg]
-    profile = _folded(batch)
+    profile = profile_of(*batch)
     today = TODAY + shift
     for g in MIXED:
         now = matches(g, profile, today)  # type: ignore[arg-type]
@@ -104,7 +97,7 @@ def test_the_recheck_day_is_exact_for_groups_time_moves_either_way(batch: list, 
 @settings(max_examples=150, deadline=None)
 @given(events(), events())
 def test_an_event_outside_can_leave_on_keeps_members_on_every_day(batch: list, more: list) -> None:  # type: ignore[type-arg]
-    before = _folded(batch)
+    before = profile_of(*batch)
     after = copy.deepcopy(before)
     event = more[0]
     if POLICY.day_of(event.occurred_at) > before.newest_day:  # type: ignore[attr-defined]
