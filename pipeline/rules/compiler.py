@@ -27,8 +27,6 @@ from pipeline.rules.fields import (
     squash,
 )
 from pipeline.rules.values import (
-    Duration,
-    RelativeDate,
     parse_bool,
     parse_date,
     parse_duration,
@@ -263,18 +261,6 @@ def _flatten(kind: type[All] | type[Any], children: list[Condition]) -> Conditio
     return kind(tuple(flat))
 
 
-def _is_moving(condition: Condition) -> bool:
-    if isinstance(condition, Compare):
-        return any(isinstance(o, (RelativeDate, Duration)) for o in condition.operands)
-    if isinstance(condition, Behaviour):
-        return condition.within is not None
-    if isinstance(condition, (All, Any)):
-        return any(_is_moving(c) for c in condition.children)
-    if isinstance(condition, Not):
-        return _is_moving(condition.child)
-    return False
-
-
 def compile_group(
     definition: GroupDefinition,
     policy: ProfilePolicy,
@@ -292,5 +278,5 @@ def compile_group(
             RuleError(message, definition.id, definition.name, location, source)
             for location, message in compiler.errors  # type: ignore[misc]
         ])
-    reads = condition.reads() | ({"time"} if _is_moving(condition) else frozenset())
+    reads = condition.reads() | ({"time"} if any(time_moves(condition)) else frozenset())
     return CompiledGroup(definition, condition, reads)
