@@ -23,10 +23,11 @@ class SubjectPartitioner:
     def __init__(self, partitions: int) -> None:
         self.partitions = partitions
         self._all = list(range(partitions))
+        self._default = DefaultPartitioner()  # called for every event and every hand-on
 
     def of_key(self, key: bytes) -> int:
         """Kafka's default partitioner (murmur2, as the Java client and aiokafka)."""
-        return DefaultPartitioner()(key, self._all, self._all)
+        return self._default(key, self._all, self._all)
 
     def of_subject(self, subject: str) -> int:
         return self.of_key(bare_id(subject).encode())
