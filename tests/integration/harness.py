@@ -43,15 +43,29 @@ async def apply(settings: Settings, definitions: Iterable[dict[str, Any] | Group
     await publish(settings, diff(await read_definitions(settings), wanted))
 
 
+#: Bounds on a worker's start and stop in tests: a hang fails the test, it never waits forever.
+START_TIMEOUT = 90.0
+STOP_TIMEOUT = 60.0
+
+
+async def start_worker(worker: Worker) -> None:
+    """Start a worker and wait until it has read the definitions, within :data:`START_TIMEOUT`."""
+    await asyncio.wait_for(worker.start(), START_TIMEOUT)
+    await asyncio.wait_for(worker.watcher.ready.wait(), START_TIMEOUT)
+
+
+async def stop_worker(worker: Worker) -> None:
+    await asyncio.wait_for(worker.stop(), STOP_TIMEOUT)
+
+
 @asynccontextmanager
 async def running_worker(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Worker]:
     worker = Worker(settings, web_enabled=False, clock=clock)
-    await worker.start()
     try:
-        await asyncio.wait_for(worker.watcher.ready.wait(), 60)
+        await start_worker(worker)
         yield worker
     finally:
-        await worker.stop()
+        await stop_worker(worker)
 
 
 async def produce(settings: Settings, events: Iterable[dict[str, Any] | bytes], *,

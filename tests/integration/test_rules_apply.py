@@ -14,7 +14,7 @@ from pipeline.settings import Settings
 from pipeline.stream.publish import read_definitions
 from pipeline.stream.worker import Worker
 
-from .harness import Clock, View, apply, eventually, prepare, produce
+from .harness import Clock, View, apply, eventually, prepare, produce, start_worker, stop_worker
 
 LEGO = {"id": "40", "name": "Lego fans", "type": "dynamic", "rules": [["brand", "viewed", "Lego"]]}
 FILE_BOTH = """groups:
@@ -52,9 +52,8 @@ async def test_apply_shows_estimates_keeps_unknown_groups_and_prunes(
     both.write_text(FILE_BOTH)
     sony_only.write_text(FILE_SONY)
     worker = Worker(settings, clock=clock)
-    await worker.start()
     try:
-        await worker.watcher.ready.wait()
+        await start_worker(worker)
         await produce(settings, [
             {"type": "view", "event_id": f"a{i}", "occurred_at": clock.now.isoformat(), "visitor_id": f"ck{i}",
              "product": {"product_id": "p", "brand": "Sony" if i < 3 else "Lego"}} for i in range(4)])
@@ -75,7 +74,7 @@ async def test_apply_shows_estimates_keeps_unknown_groups_and_prunes(
         assert set(await read_definitions(settings)) == {"41"}
         assert await eventually(lambda: view.members("40"), lambda m: not m[1]) == (set(), set())
     finally:
-        await worker.stop()
+        await stop_worker(worker)
 
 
 async def test_apply_without_a_worker_says_no_estimate(settings: Settings, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from pipeline.settings import Settings
 from pipeline.stream.worker import Worker
 
-from .harness import Clock, View, apply, eventually, prepare, produce
+from .harness import Clock, View, apply, eventually, prepare, produce, start_worker, stop_worker
 
 
 def _free_port() -> int:
@@ -25,10 +25,9 @@ async def test_metrics_and_health_are_served(settings: Settings, redis: Redis) -
     await prepare(settings)
     await apply(settings, [{"id": "12", "name": "Sony", "type": "dynamic", "rules": [["brand", "viewed", "Sony"]]}])
     worker = Worker(settings, clock=clock)
-    await worker.start()
     base = f"http://127.0.0.1:{settings.web_port}"
     try:
-        await worker.watcher.ready.wait()
+        await start_worker(worker)
         await produce(settings, [
             {"type": "view", "event_id": "w1", "occurred_at": clock.now.isoformat(), "visitor_id": "ck1",
              "product": {"product_id": "p", "brand": "Sony"}},
@@ -49,7 +48,7 @@ async def test_metrics_and_health_are_served(settings: Settings, redis: Redis) -
             # batch metrics are recorded when a batch ends, just after its Redis write
             text = await eventually(metrics, lambda t: 'cg_batch_events_sum{stage="ingest"} 2.0' in t)
     finally:
-        await worker.stop()
+        await stop_worker(worker)
     assert 'cg_events_in_total{stage="ingest"} 2.0' in text
     assert 'cg_dead_lettered_total{reason="malformed JSON",stage="ingest"} 1.0' in text
     assert 'cg_membership_changes_total{change="joined"} 1.0' in text
