@@ -174,6 +174,7 @@ class SubjectProcessor:
                  event: Event, now: datetime) -> Result:
         if event.type == "erasure":
             return self.on_erase(profile)
+        event = self.registry.with_public_group_ids(event)  # a signup may name its groups
         today = self.policy.day_of(now)
         keys = event_keys(event)
         groups = self.registry.index.affected(keys)

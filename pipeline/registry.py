@@ -69,32 +69,50 @@ class GroupRegistry:
     def time_dependent(self) -> list[CompiledGroup]:
         return [self.groups[gid] for gid in sorted(self.index.time_dependent)]
 
-    def check(self, event: Event) -> tuple[str, str] | None:
-        """(field, why) when an event breaks the group-type rules, None when it is fine.
+    def check(self, event: Event) -> tuple[str, str, str] | None:
+        """(field, why, reason) when an event breaks the group rules, None when it is fine.
 
         Only public groups can be opted in to, and only private groups can have
-        customers added by staff; nobody joins a dynamic group by hand.
+        customers added by staff; nobody joins a dynamic group by hand. The
+        reason is ``unknown group`` or ``group type not allowed``.
         """
-        problem: str | None = None
         if event.type == "consent":
-            problem = self._expect(event.group_id, "public", "opt in to")
-            return ("group_id", problem) if problem else None
+            return self._expect("group_id", event.group_id, "public", "opt in to")
         if event.type == "staff_membership":
-            problem = self._expect(event.group_id, "private", "add customers by hand to")
-            return ("group_id", problem) if problem else None
+            return self._expect("group_id", event.group_id, "private", "add customers by hand to")
         if event.type == "signup":
-            for gid in event.public_groups:
-                problem = self._expect(gid, "public", "opt in to")
+            for index, ref in enumerate(event.public_groups):
+                problem = self._expect(f"public_groups.{index}", self.public_group_id(ref) or ref, "public",
+                                       "opt in to")
                 if problem:
-                    return ("public_groups", problem)
+                    return problem
         return None
 
-    def _expect(self, group_id: str, wanted: str, verb: str) -> str | None:
+    def public_group_id(self, ref: str) -> str | None:
+        """A public group's ID from its ID or its name (any case), as consent rows take it."""
+        group = self.groups.get(ref)
+        if group is not None:
+            return ref if group.type == "public" else None
+        folded = ref.strip().casefold()
+        for gid, group in self.groups.items():
+            if group.type == "public" and group.definition.name.strip().casefold() == folded:
+                return gid
+        return None
+
+    def with_public_group_ids(self, event: Event) -> Event:
+        """A signup whose ``public_groups`` name groups by name, with their IDs instead."""
+        if event.type != "signup" or all(ref in self.groups for ref in event.public_groups):
+            return event
+        ids = [self.public_group_id(ref) or ref for ref in event.public_groups]
+        return event.model_copy(update={"public_groups": list(dict.fromkeys(ids))})
+
+    def _expect(self, field: str, group_id: str, wanted: str, verb: str) -> tuple[str, str, str] | None:
         group = self.groups.get(group_id)
         if group is None:
-            return f"group {group_id} does not exist"
+            return field, f"no group has the ID or name {group_id!r}", "unknown group"
         if group.type != wanted:
-            return f"group {group_id} ({group.definition.name!r}) is {group.type}: only {wanted} groups can be used to {verb}"
+            return (field, f"group {group_id} ({group.definition.name!r}) is {group.type}: "
+                    f"only {wanted} groups can be used to {verb}", "group type not allowed")
         return None
 
     def changed_since(self, applied: dict[str, str]) -> tuple[list[CompiledGroup], set[str]]:

@@ -16,6 +16,9 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "CG_"
+#: Production refuses shorter admin tokens: 32 random characters cannot be guessed
+#: over HTTP, a short word can (``openssl rand -hex 32`` makes a good one).
+MIN_PRODUCTION_TOKEN_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -54,6 +57,9 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
     admin_token: str | None = None
+    #: ``/metrics`` without a token (Prometheus scrapes it; it holds counts, no customer
+    #: data). False puts it behind the admin token like every other route.
+    metrics_public: bool = True
 
     # --- Exporter --------------------------------------------------------
     export_dir: Path = Path("exports")
@@ -71,8 +77,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_token(self) -> "Settings":
-        if self.mode == "production" and not self.admin_token:
+        if self.mode != "production":
+            return self
+        if not self.admin_token:
             raise ValueError("CG_ADMIN_TOKEN must be set when CG_MODE=production")
+        if len(self.admin_token) < MIN_PRODUCTION_TOKEN_LENGTH or self.admin_token.strip() != self.admin_token:
+            raise ValueError(
+                f"CG_ADMIN_TOKEN is too weak for CG_MODE=production: it has {len(self.admin_token)} "
+                f"characters, at least {MIN_PRODUCTION_TOKEN_LENGTH} are needed, with no spaces at either end "
+                "(make one with `openssl rand -hex 32`)")
         return self
 
     def as_env(self) -> dict[str, str]:

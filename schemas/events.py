@@ -9,26 +9,60 @@ accepted as long as the fields this version needs are valid.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
     model_validator,
 )
 
+from schemas.identifiers import TEXT_PATTERN, GroupId, Identifier
+
 SCHEMA_VERSION = 1
 
-Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s]+$")]
-GroupId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+#: The instants and dates an event may carry. Outside them no storefront clock
+#: is right, and date arithmetic (retention windows, time zones) would overflow.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_TIME = datetime(3000, 1, 1, tzinfo=timezone.utc)
+EARLIEST_DATE, LATEST_DATE = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def _iso_text(value: Any) -> Any:
+    """Times are ISO 8601 text: a bare number (epoch seconds? milliseconds?) is refused, not guessed."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError("must be ISO 8601 text with a UTC offset, e.g. 2025-11-20T10:15:00+00:00, not a number")
+    return value
+
+
+def _in_time_range(value: datetime) -> datetime:
+    if not EARLIEST_TIME <= value < LATEST_TIME:
+        raise ValueError(f"must be from {EARLIEST_TIME.date()} up to {LATEST_TIME.date()} (UTC)")
+    return value
+
+
+def _in_date_range(value: date) -> date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"must be from {EARLIEST_DATE} to {LATEST_DATE}")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_time_range)]
+Day = Annotated[date, BeforeValidator(_iso_text), AfterValidator(_in_date_range)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
+Name = Annotated[str, Field(max_length=100, pattern=TEXT_PATTERN)]
+#: A group named by its ID or its name (a public group in a signup).
+GroupRef = Annotated[str, Field(min_length=1, max_length=120, pattern=TEXT_PATTERN)]
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
 
 
 class _Model(BaseModel):
@@ -47,7 +81,7 @@ class Product(_Model):
 class _Event(_Model):
     schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
     event_id: Identifier = Field(description="Unique per event; a re-sent event keeps its ID.")
-    occurred_at: AwareDatetime = Field(description="When it happened, with a UTC offset.")
+    occurred_at: Instant = Field(description="When it happened, with a UTC offset.")
     visitor_id: Identifier | None = Field(default=None, description="The cookie visitor ID.")
     customer_id: Identifier | None = Field(default=None, description="Set when logged in.")
 
@@ -74,7 +108,7 @@ class ViewEvent(_Event):
 
 class SearchEvent(_Event):
     type: Literal["search"]
-    query: Annotated[str, Field(min_length=1, max_length=500)]
+    query: Annotated[str, Field(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
     brand: ShortText | None = Field(default=None, description="Brand facet, if one was chosen.")
     category: ShortText | None = Field(default=None, description="Category facet, if chosen.")
 
@@ -108,14 +142,15 @@ class OrderEvent(_Event):
 
 class SignupEvent(_CustomerEvent):
     type: Literal["signup"]
-    email: Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
-    first_name: Annotated[str, Field(max_length=100)] | None = None
-    last_name: Annotated[str, Field(max_length=100)] | None = None
-    date_joined: date | None = Field(
+    email: Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
+    first_name: Name | None = None
+    last_name: Name | None = None
+    date_joined: Day | None = Field(
         default=None, description="Defaults to the day of occurred_at in the shop's time zone."
     )
-    public_groups: list[GroupId] = Field(
-        default_factory=list, description="Public groups ticked on the registration form."
+    public_groups: list[GroupRef] = Field(
+        default_factory=list, max_length=100,
+        description="Public groups ticked on the registration form, each by ID or by name.",
     )
 
 
@@ -158,9 +193,9 @@ class StaffMembershipEvent(_CustomerEvent):
 
 class CustomerUpdatedEvent(_CustomerEvent):
     type: Literal["customer_updated"]
-    email: Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-    first_name: Annotated[str, Field(max_length=100)] | None = None
-    last_name: Annotated[str, Field(max_length=100)] | None = None
+    email: Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)] | None = None
+    first_name: Name | None = None
+    last_name: Name | None = None
 
 
 class ErasureEvent(_CustomerEvent):

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.events import GroupId
+from schemas.identifiers import GroupId
 
 
 def _id_to_str(value: Any) -> Any:

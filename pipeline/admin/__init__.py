@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline.admin.auth import Authenticator
+from pipeline.admin.auth import Authenticator, public_routes
 from pipeline.admin.http import make_middleware
 
 if TYPE_CHECKING:
@@ -39,7 +39,8 @@ def register_admin(worker: "Worker") -> "AdminService":
     app, settings = worker.app, worker.settings
     service = AdminService(worker)
     auth = Authenticator(settings.admin_token, settings.mode)
-    app.web.web_app.middlewares.append(make_middleware(auth))  # type: ignore[attr-defined]
+    middleware = make_middleware(auth, public_routes(settings.metrics_public))
+    app.web.web_app.middlewares.append(middleware)  # type: ignore[attr-defined]
     for path, base in ROUTES:
         attrs: dict[str, object] = {"service": service, "__module__": base.__module__}
         if base is ExplainView:

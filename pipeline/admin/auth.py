@@ -1,9 +1,18 @@
-"""Bearer-token authentication for the admin API.
+"""Bearer-token authentication for everything a worker's web server serves.
 
-Every admin call needs ``Authorization: Bearer <CG_ADMIN_TOKEN>``. Two routes
-are public on purpose: the storefront's registration form reads the public
-groups with no token (it runs in customers' browsers, where a token would
-leak), and the OpenAPI description is what a client reads before it has one.
+**Deny by default.** Every route, the admin API's and any other the worker or
+Faust registers, needs ``Authorization: Bearer <CG_ADMIN_TOKEN>``, except the
+few listed here on purpose:
+
+* ``GET /api/public-groups``: the storefront's registration form reads the
+  public groups from customers' browsers, where a token would leak;
+* ``GET /api/openapi.json``: what a client reads before it has a token;
+* ``GET /healthz``: what a load balancer or Kubernetes probe asks;
+* ``GET /metrics``: what Prometheus scrapes (counts, no customer data), unless
+  ``CG_METRICS_PUBLIC=false`` puts it behind the token too.
+
+A route added later, by us or by a Faust upgrade, is therefore protected
+without anyone having to remember it.
 
 Production refuses to start without a token (``Settings``). In development
 with no token configured, calls are let through and a warning is logged once,
@@ -17,18 +26,28 @@ import logging
 
 log = logging.getLogger(__name__)
 
+Route = tuple[str, str]
+METRICS_ROUTE: Route = ("GET", "/metrics")
+
 #: (method, route template) anyone may call; HEAD counts as GET.
-PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
+PUBLIC_ROUTES: frozenset[Route] = frozenset({
     ("GET", "/api/public-groups"),
     ("GET", "/api/openapi.json"),
+    ("GET", "/healthz"),
+    METRICS_ROUTE,
 })
 
 
-def is_public(method: str, template: str | None) -> bool:
-    """True for the routes that need no token."""
+def public_routes(metrics_public: bool = True) -> frozenset[Route]:
+    """The routes that need no token, with or without ``/metrics``."""
+    return PUBLIC_ROUTES if metrics_public else PUBLIC_ROUTES - {METRICS_ROUTE}
+
+
+def is_public(method: str, template: str | None, public: frozenset[Route] = PUBLIC_ROUTES) -> bool:
+    """True for the routes that need no token; an unmatched path (template None) is never public."""
     if template is None:
         return False
-    return ("GET" if method.upper() == "HEAD" else method.upper(), template) in PUBLIC_ROUTES
+    return ("GET" if method.upper() == "HEAD" else method.upper(), template) in public
 
 
 def bearer_token(header: str | None) -> str | None:

@@ -1,10 +1,11 @@
-"""HTTP plumbing of the admin API: one error shape, auth, request bodies.
+"""HTTP plumbing of the worker's web server: auth on every route, one error shape, request bodies.
 
 Every response under ``/api/`` that is not a success is
 ``{"error": <one line>, "details": <anything or null>}``: also the router's own
 404/405 and unexpected 500s, which is why this is an aiohttp middleware (it sees
-what no view sees). The middleware also checks the token, so a route added
-later is protected unless it is listed in :data:`pipeline.admin.auth.PUBLIC_ROUTES`.
+what no view sees). The middleware also checks the token on **every** path the
+server answers (Faust's own views included), so a route added later is
+protected unless it is listed in :data:`pipeline.admin.auth.PUBLIC_ROUTES`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from pipeline.admin.auth import Authenticator, is_public
+from pipeline.admin.auth import PUBLIC_ROUTES, Authenticator, Route, is_public
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +66,17 @@ def route_template(request: web.Request) -> str | None:
     return resource.canonical if resource is not None else None
 
 
-def make_middleware(auth: Authenticator) -> Any:
-    """Auth and JSON errors for ``/api/``; every other path (``/metrics``...) passes untouched."""
+def make_middleware(auth: Authenticator, public: frozenset[Route] = PUBLIC_ROUTES) -> Any:
+    """The token on every route but ``public`` (deny by default); JSON errors under ``/api/``."""
 
     @web.middleware
     async def admin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith(API_PREFIX):
-            return await handler(request)
-        if not is_public(request.method, route_template(request)):
+        if not is_public(request.method, route_template(request), public):
             problem = auth.check(request.headers.get("Authorization"))
             if problem:
                 return error_response(401, "unauthorized", problem, {"WWW-Authenticate": "Bearer"})
+        if not request.path.startswith(API_PREFIX):
+            return await handler(request)
         try:
             return await handler(request)
         except ApiError as exc:

@@ -18,8 +18,9 @@ from pipeline.admin.http import ApiError
 from pipeline.profile import ProfilePolicy
 from pipeline.rules import CompiledGroup, RuleError, build
 from pipeline.store.keys import split_subject
-from schemas.events import Identifier, StaffSource
+from schemas.events import StaffSource
 from schemas.groups import GroupDefinition
+from schemas.identifiers import Identifier
 
 SOURCE = "admin API"
 DRAFT_ID = "_draft"

@@ -9,13 +9,17 @@ name would become a live link. Every such cell is prefixed with a single quote
 
 Files are UTF-8 (names in any script) without a byte-order mark, quoted by the
 :mod:`csv` module as RFC 4180 asks (double quotes doubled, fields with commas,
-quotes or line breaks quoted) and end lines with CRLF.
+quotes or line breaks quoted) and end lines with CRLF. Control characters other
+than tab and line breaks (NUL above all, which truncates a cell in many
+readers) become U+FFFD: the event contract refuses them, but details stored
+before it did may still hold one.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -27,14 +31,19 @@ class TextSink(Protocol):
     def write(self, text: str, /) -> Any: ...
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def neutralise(cell: str) -> str:
-    """The cell as text a spreadsheet will not evaluate: ``'=1+2`` for ``=1+2``."""
+    """The cell as text a spreadsheet will not evaluate: ``'=1+2`` for ``=1+2``; no control characters."""
+    if not cell.isprintable():  # cheap test first: almost every cell is printable
+        cell = _CONTROL.sub("\ufffd", cell)
     return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
 
 
 def safe_row(cells: Iterable[str | None]) -> list[str]:
     """A row ready for the :mod:`csv` writer: ``None`` becomes an empty cell, formulas text."""
-    return [("'" + c if c.startswith(FORMULA_TRIGGERS) else c) if c else "" for c in cells]
+    return [neutralise(c) if c else "" for c in cells]
 
 
 class SafeCsvWriter:

@@ -9,19 +9,23 @@ over the same members byte-identical, so its checksums match.
 The same order lets ``--delta`` compare today's members with the previous
 export's snapshot (a sorted file of IDs) in one pass over both files.
 
-IDs are stored one per line. Customer IDs never contain whitespace (the event
-contract forbids it), so an ID that does cannot have come from the pipeline:
-it is skipped and counted in :attr:`IdSorter.rejected`.
+IDs are stored one per line, so an ID with a line break could not be written.
+The event contract enforces one ID policy (:mod:`schemas.identifiers`), but a
+set written before that policy, or by hand, can hold an ID outside it: such an
+ID is skipped, counted in :attr:`IdSorter.rejected` and reported in the
+manifest (``skipped_reasons.invalid_id``), never dropped silently.
 """
 
 from __future__ import annotations
 
 import heapq
-import re
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-_WHITESPACE = re.compile(r"\s")
+from schemas.identifiers import all_valid_ids, id_problem
+
+log = logging.getLogger(__name__)
 RUN_SIZE = 200_000
 
 
@@ -31,19 +35,31 @@ class IdSorter:
     def __init__(self, workdir: Path, run_size: int = RUN_SIZE) -> None:
         self.workdir = workdir
         self.run_size = run_size
-        self.rejected = 0
+        self._rejected: set[str] = set()  # SSCAN may return a bad ID twice: count it once
         self._buffer: list[str] = []
         self._runs: list[Path] = []
 
     def add(self, ids: Iterable[str]) -> None:
         chunk = list(ids)
-        if _WHITESPACE.search("".join(chunk)) or not all(chunk):
-            valid = [i for i in chunk if i and not _WHITESPACE.search(i)]
-            self.rejected += len(chunk) - len(valid)
+        if not all_valid_ids(chunk):
+            valid = []
+            for member in chunk:
+                problem = id_problem(member)
+                if problem is None:
+                    valid.append(member)
+                elif member not in self._rejected:
+                    self._rejected.add(member)
+                    log.warning("member ID %r skipped: %s (outside the ID policy, schemas/identifiers.py)",
+                                member, problem)
             chunk = valid
         self._buffer += chunk
         if len(self._buffer) >= self.run_size:
             self._spill()
+
+    @property
+    def rejected(self) -> int:
+        """How many distinct IDs were skipped for being outside the ID policy."""
+        return len(self._rejected)
 
     def _spill(self) -> None:
         self._buffer.sort()

@@ -162,13 +162,13 @@ def _export_group(source: MemberSource, definition: GroupDefinition, work: Path,
             progress.update(seen)
         progress.finish()
         if sorter.rejected:
-            log.warning("%s: %d member ID(s) with whitespace skipped (not from the pipeline)",
+            log.warning("%s: %d member ID(s) outside the ID policy skipped (see the manifest)",
                         label, sorter.rejected)
         since = previous_snapshot(request.base, request.day, gid) if request.delta else None
         progress.start(f"{label}: writing rows", customers)
         with ExitStack() as stack:
             out = _open_outputs(stack, work, spec, request.delta)
-            _write_rows(source, spec, sorter, out, since[1] if since else None, progress)
+            unique = _write_rows(source, spec, sorter, out, since[1] if since else None, progress)
         progress.finish()
     finally:
         sorter.close()
@@ -176,8 +176,13 @@ def _export_group(source: MemberSource, definition: GroupDefinition, work: Path,
     base = {"group_id": gid, "group_name": definition.name, "group_type": definition.type,
             "anonymous_guests": guests}
     stem = file_stem(gid)
+    # Every member read from Redis is in the file or counted with its reason:
+    # rows + skipped == members_read (the set's size when it was read).
+    reasons = {"no_longer_in_group": out.skipped, "invalid_id": sorter.rejected}
     entries = [{**base, "kind": "members", "file": f"{stem}.csv", "rows": out.members.rows,
-                "skipped": out.skipped, "sha256": out.members_sink.hexdigest(), "columns": list(spec.columns)}]
+                "skipped": sum(reasons.values()), "skipped_reasons": reasons,
+                "members_read": unique + sorter.rejected,
+                "sha256": out.members_sink.hexdigest(), "columns": list(spec.columns)}]
     if out.delta is not None:
         d, delta = out.delta, {"since": since[0].isoformat() if since else None}
         entries.append({**base, "kind": "joined", "file": f"{stem}-joined.csv", "rows": d.joined.rows,
@@ -206,8 +211,10 @@ def _open_outputs(stack: ExitStack, work: Path, spec: RowSpec, delta: bool) -> _
 
 
 def _write_rows(source: MemberSource, spec: RowSpec, sorter: IdSorter, out: _Outputs,
-                previous: Path | None, progress: Progress) -> None:
-    """Members in ID order; with delta files, joined rows and left IDs as the walk passes them."""
+                previous: Path | None, progress: Progress) -> int:
+    """Members in ID order; with delta files, joined rows and left IDs as the walk passes them.
+
+    Returns how many distinct valid IDs were walked."""
     delta = out.delta
     join = DeltaJoin(read_ids(previous) if previous else ()) if delta is not None else None
     done = 0
@@ -233,3 +240,4 @@ def _write_rows(source: MemberSource, spec: RowSpec, sorter: IdSorter, out: _Out
         progress.update(done)
     if join is not None and delta is not None:
         delta.left.write_rows([(g,) for g in join.remaining()])
+    return done

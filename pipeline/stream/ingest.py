@@ -133,7 +133,8 @@ class Ingest:
                 f"{w.max_future} ahead of the worker's clock", "future_timestamp"),))
         problem = w.registry.check(event)
         if problem:
-            raise EventRejected("group type not allowed", (FieldError(*problem, "group_type"),))
+            field, why, reason = problem
+            raise EventRejected(reason, (FieldError(field, why, reason.replace(" ", "_")),))
 
     # --- the identity agent: events re-keyed by cookie ----------------------------------
 

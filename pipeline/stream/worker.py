@@ -89,6 +89,16 @@ class Worker:
             web_host=settings.web_host,
             web_port=settings.web_port,
             web_bind=settings.web_host,
+            # Faust's own views would serve table contents (whole profiles), the
+            # cluster layout and internals to anyone: off. table_route does not
+            # need them (it asks the assignor in-process and forwards the
+            # request, Authorization header included). The admin middleware
+            # still denies any route it does not know (pipeline.admin.auth).
+            web_tables_enabled=False,
+            web_router_enabled=False,
+            web_stats_enabled=False,
+            web_graph_enabled=False,
+            web_metrics_enabled=False,
             broker_commit_interval=1.0,
             consumer_auto_offset_reset="earliest",
             producer_linger_ms=2,

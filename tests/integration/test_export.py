@@ -101,7 +101,7 @@ async def test_export_lists_the_members_a_real_worker_produced(settings: Setting
         signup(clock, "c-omar", "عمر", "@SUM(A1)"),
         ev("staff_membership", clock, customer_id="c-omar", group_id="7", action="add", source="cms",
            staff_id="s9"),
-        signup(clock, "c-lukasz", 'Łukasz, "Luke"', "two\nlines"),
+        signup(clock, "c-lukasz", 'Łukasz, "Luke"', "O'Brien, Jr."),
         sony(clock, customer_id="c-lukasz"), sony(clock, customer_id="c-formula"),
         sony(clock, visitor_id="ck-1"), sony(clock, visitor_id="ck-2"),
     ]
@@ -111,6 +111,8 @@ async def test_export_lists_the_members_a_real_worker_produced(settings: Setting
         await eventually(lambda: view.members("1"), lambda m: len(m[0]) == 2)
         await eventually(lambda: view.members("7"), lambda m: len(m[0]) == 1)
         definitions = await read_definitions(settings)
+        # an ID outside the ID policy, as a set written before the policy could hold
+        await redis.sadd(view.keys.members("12", False), "c-old\x1c1")
         manifest = await asyncio.to_thread(export, settings, definitions, tmp_path, D1)
 
         folder = tmp_path / "2025-11-20"
@@ -125,10 +127,15 @@ async def test_export_lists_the_members_a_real_worker_produced(settings: Setting
         assert read_csv(folder / "group-7.csv")[1][6:] == ["cms", "s9"]
         sony_rows = read_csv(folder / "group-12.csv")
         assert [r[0] for r in sony_rows[1:]] == ["c-formula", "c-lukasz"]  # the two guests are not listed
-        assert sony_rows[2][2:4] == ['Łukasz, "Luke"', "two\nlines"]
-        assert (folder / "group-12.csv").read_bytes().count(b"\r\n") == 3  # CRLF rows; "\n" inside a field
+        assert sony_rows[2][2:4] == ['Łukasz, "Luke"', "O'Brien, Jr."]
+        assert (folder / "group-12.csv").read_bytes().count(b"\r\n") == 3  # CRLF rows
         files = {f["file"]: f for f in manifest["files"]}
         assert (files["group-12.csv"]["rows"], files["group-12.csv"]["anonymous_guests"]) == (2, 2)
+        assert files["group-12.csv"]["skipped_reasons"] == {"no_longer_in_group": 0, "invalid_id": 1}
+        for entry in files.values():  # every member read is a row or a counted skip: never a silent loss
+            if entry["kind"] == "members":
+                size = await redis.scard(view.keys.members(entry["group_id"], False))
+                assert entry["rows"] + entry["skipped"] == entry["members_read"] == size, entry
         assert files["group-1.csv"]["rows"] == 2 and files["group-7.csv"]["group_type"] == "private"
         for name, entry in files.items():
             assert entry["sha256"] == sha256(folder / name)

@@ -199,19 +199,34 @@ async def test_bad_events_are_dead_lettered_and_processing_continues(
         ev("consent", clock, customer_id="c1", group_id="12", granted=True, source="account"),
         ev("staff_membership", clock, customer_id="c1", group_id="1", action="add", source="pos", staff_id="s"),
         ev("view", clock, -2, visitor_id="ck1", product=product("Sony")),  # two days in the future
+        # outside the ID policy (schemas/identifiers.py): a separator character, a brace
+        ev("view", clock, visitor_id="ck\u001c2", product=product("Sony")),
+        ev("signup", clock, customer_id="c{3}", email="c3@example.com"),
+        # times the contract refuses rather than crash on later: epoch seconds, year 1
+        {**ev("view", clock, visitor_id="ck4", product=product("Sony")), "occurred_at": 1764000000},
+        {**ev("view", clock, visitor_id="ck5", product=product("Sony")), "occurred_at": "0001-01-01T00:00:00+00:00"},
+        ev("signup", clock, customer_id="c6", email="c6@example.com", public_groups=["Newsletter", "Nope"]),
     ]
     good = ev("view", clock, 1, visitor_id="ck-good", product=product("Sony"))
+    by_name = signup(clock, "c-by-name", "2025-11-05", public_groups=["newsletter", "2"])
     async with running_worker(settings, clock) as worker:
-        await produce(settings, [*bad, good])
+        await produce(settings, [*bad, good, by_name])
         assert await eventually(lambda: view.groups_of("v:ck-good"), lambda g: g == {"12"}) == {"12"}
+        # a signup may name its public groups; the customer is registered and opted in
+        assert {"1", "2"} <= await eventually(lambda: view.groups_of("c:c-by-name"), lambda g: {"1", "2"} <= g)
         letters = await dead_letters(settings, len(bad))
         assert worker.metrics.dead_lettered.labels("ingest", "group type not allowed")._value.get() == 2
     by_reason = {}
     for letter in letters:
         by_reason.setdefault(letter["reason"], []).append(letter)
     assert {r: len(v) for r, v in by_reason.items()} == {
-        "malformed JSON": 1, "invalid 'view' event": 1, "group type not allowed": 2, "event from the future": 1}
-    assert by_reason["invalid 'view' event"][0]["errors"][0]["location"] == "product.product_id"
+        "malformed JSON": 1, "invalid 'view' event": 4, "invalid 'signup' event": 1,
+        "group type not allowed": 2, "unknown group": 1, "event from the future": 1}
+    locations = sorted(e["errors"][0]["location"] for e in by_reason["invalid 'view' event"])
+    assert locations == ["occurred_at", "occurred_at", "product.product_id", "visitor_id"]
+    assert by_reason["invalid 'signup' event"][0]["errors"][0]["location"] == "customer_id"
+    nope = by_reason["unknown group"][0]["errors"][0]
+    assert nope["location"] == "public_groups.1" and nope["message"] == "no group has the ID or name 'Nope'"
     assert {e["errors"][0]["message"].split(": ")[-1] for e in by_reason["group type not allowed"]} == {
         "only public groups can be used to opt in to", "only private groups can be used to add customers by hand to"}
     malformed = by_reason["malformed JSON"][0]

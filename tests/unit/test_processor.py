@@ -165,13 +165,25 @@ def test_backfill_over_a_stored_value_equals_backfill_over_the_profile() -> None
 def test_registry_enforces_group_types() -> None:
     assert REGISTRY.check(event("consent", customer_id="c", group_id="12", granted=True,
                                 source="account")) == (
-        "group_id", "group 12 ('Sony') is dynamic: only public groups can be used to opt in to")
-    field, why = REGISTRY.check(event(  # type: ignore[misc]
+        "group_id", "group 12 ('Sony') is dynamic: only public groups can be used to opt in to",
+        "group type not allowed")
+    field, why, _ = REGISTRY.check(event(  # type: ignore[misc]
         "staff_membership", customer_id="c", group_id="1", action="add", source="cms", staff_id="s"))
     assert field == "group_id" and "only private groups" in why
-    assert REGISTRY.check(signup("05/11/2025", public_groups=["99"])) == (
-        "public_groups", "group 99 does not exist")
+    assert REGISTRY.check(signup("05/11/2025", public_groups=["1", "99"])) == (
+        "public_groups.1", "no group has the ID or name '99'", "unknown group")
     assert REGISTRY.check(signup("05/11/2025", public_groups=["1"])) is None
+
+
+def test_a_signup_takes_public_groups_by_id_or_name() -> None:
+    name = REGISTRY.groups["1"].definition.name
+    for ref in ("1", name, name.upper(), f"  {name.lower()} "):
+        assert REGISTRY.check(signup("05/11/2025", public_groups=[ref])) is None, ref
+        result = P.on_event(None, None, "c:c1", signup("05/11/2025", public_groups=[ref]), NOW)
+        assert result.profile is not None and set(result.profile.consents) == {"1"}, ref
+    field, why, reason = REGISTRY.check(signup("05/11/2025", public_groups=["Sony"]))  # type: ignore[misc]
+    assert (field, reason) == ("public_groups.0", "unknown group")  # a dynamic group, by name
+    assert "no group has the ID or name 'Sony'" in why
 
 
 def test_a_new_subjects_groups_equal_evaluating_every_group() -> None:

@@ -63,8 +63,21 @@ def test_production_requires_an_admin_token(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("CG_MODE", "production")
     with pytest.raises(ValidationError, match="CG_ADMIN_TOKEN"):
         Settings()
-    monkeypatch.setenv("CG_ADMIN_TOKEN", "s3cret")
+    monkeypatch.setenv("CG_ADMIN_TOKEN", "x" * 40)
     assert Settings().mode == "production"
+
+
+@pytest.mark.parametrize("token", ["s3cret", "x", "a" * 31, " " + "a" * 40])
+def test_production_refuses_a_weak_admin_token(monkeypatch: pytest.MonkeyPatch, token: str) -> None:
+    monkeypatch.setenv("CG_MODE", "production")
+    monkeypatch.setenv("CG_ADMIN_TOKEN", token)
+    with pytest.raises(ValidationError, match="too weak for CG_MODE=production.*at least 32"):
+        Settings()
+
+
+def test_development_takes_any_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CG_ADMIN_TOKEN", "x")
+    assert Settings().admin_token == "x"
 
 
 @pytest.mark.parametrize(

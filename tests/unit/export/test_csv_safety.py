@@ -65,3 +65,18 @@ def test_no_cell_in_the_output_starts_a_formula() -> None:
     writer.write_rows([HOSTILE, list(reversed(HOSTILE))])
     for row in csv.reader(io.StringIO(sink.text, newline="")):
         assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row), row
+
+
+@pytest.mark.parametrize("cell", ["Ann\x00", "\x00=1+2", "a\x1fb", "x\x7f"])
+def test_control_characters_never_reach_the_file(cell: str) -> None:
+    out = io.StringIO()
+    SafeCsvWriter(out).row([cell])
+    text = out.getvalue()
+    assert not any(ord(c) < 32 and c not in "\r\n" or c == "\x7f" for c in text), repr(text)
+    assert "\ufffd" in text
+
+
+def test_tabs_and_line_breaks_inside_a_cell_survive() -> None:
+    out = io.StringIO()
+    SafeCsvWriter(out).row(["two\nlines", "a\tb"])
+    assert list(csv.reader(io.StringIO(out.getvalue()))) == [["two\nlines", "a\tb"]]

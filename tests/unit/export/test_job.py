@@ -135,6 +135,16 @@ def test_a_customer_who_opts_out_during_the_export_is_left_out(tmp_path: Path, s
     assert [r[0] for r in read(tmp_path / "2025-11-20" / "group-1.csv")[1:]] == ["c1"]
 
 
+def test_an_id_outside_the_policy_is_counted_never_dropped_silently(tmp_path: Path, source: FakeSource) -> None:
+    members = source.customers["12"]
+    for bad in ("c\x1c9", "c{9}"):
+        source.customer(bad, "Odd", "12")
+    entry = export(source, tmp_path, groups=("12",))["files"][0]
+    assert entry["skipped_reasons"] == {"no_longer_in_group": 0, "invalid_id": 2}
+    assert entry["skipped"] == 2 and entry["rows"] == len(set(members)) - 2
+    assert entry["rows"] + entry["skipped"] == entry["members_read"] == source.counts("12")[0]
+
+
 def test_delta_lists_who_joined_and_who_left_since_the_previous_export(tmp_path: Path, source: FakeSource) -> None:
     first = export(source, tmp_path, day=D1, delta=True)
     assert {f["kind"] for f in first["files"]} == {"members", "joined", "left"}
