@@ -112,6 +112,7 @@ MEMORY_STORE_HAZARD = (
 )
 
 
+@pytest.mark.timeout(600)  # two worker starts, 4,000 events and waits of up to 90 + 180 s
 @pytest.mark.parametrize("store", [
     pytest.param("memory://", marks=pytest.mark.xfail(reason=MEMORY_STORE_HAZARD, strict=False)),
     "rocksdb://",
