@@ -47,11 +47,21 @@ class Settings(BaseSettings):
     currency: str = Field(default="GBP", pattern=r"^[A-Z]{3}$")
     rules_dir: Path = Path("rules_config")
     max_future_seconds: int = Field(default=3600, ge=0)
+    #: The largest Kafka record on the events topic (one event), in bytes. The topics
+    #: are created to accept it (pipeline.stream.topics); a larger record is refused
+    #: by the broker at produce time, one up to the topic's limit is dead-lettered.
+    max_event_bytes: int = Field(default=1_048_576, ge=4096, le=8 * 1_048_576)
 
     # --- Worker tuning ---------------------------------------------------
     batch_size: int = Field(default=500, ge=1)
     batch_wait_seconds: float = Field(default=0.02, gt=0)
     recheck_interval_seconds: float = Field(default=1.0, gt=0)
+    #: Work failing for this long (Redis or Kafka away, a record that cannot be
+    #: written) makes /healthz say "not ready" with the reason.
+    stall_after_seconds: float = Field(default=30.0, gt=0)
+    #: A stopping worker (SIGTERM, SIGINT) that has not exited after this long exits
+    #: anyway, as a crash would: nothing is lost, its input is redelivered.
+    shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
 
     # --- Web / admin -----------------------------------------------------
     web_host: str = "127.0.0.1"

@@ -114,6 +114,10 @@ class Ingest:
         """The parsed event, or None when it was dead-lettered."""
         raw: bytes = event.value
         try:
+            if raw is not None and len(raw) > self.w.settings.max_event_bytes:
+                raise EventRejected("event too large", (FieldError(
+                    "(event)", f"{len(raw)} bytes; the limit is {self.w.settings.max_event_bytes} "
+                    "(CG_MAX_EVENT_BYTES)", "too_large"),))
             parsed = decode_event(raw)
             self._check_policy(parsed)
             return parsed

@@ -43,6 +43,8 @@ class Metrics:
                                        "Progress of the running back-fill of a partition (0-1)",
                                        ["partition"], registry=r)
         self.groups = Gauge("cg_groups", "Groups known to this worker, by type", ["type"], registry=r)
+        self.stalled = Gauge("cg_stalled", "1 while a stage's work has failed for longer than "
+                             "CG_STALL_AFTER_SECONDS (see /healthz for the error)", ["what"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

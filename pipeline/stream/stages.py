@@ -110,12 +110,14 @@ class Stages:
         while True:
             try:
                 await work()
+                self.w.health.recovered(stage)
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 self.w.writer.discard()
                 self.w.metrics.retries.labels(stage).inc()
+                self.w.health.failing(stage, exc)
                 log.exception("%s: processing failed; retrying in %.1fs", stage, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -141,10 +143,15 @@ class Stages:
                 if not _is_connection_error(exc):
                     raise
                 self.w.metrics.redis_retries.inc()
-                log.warning("Redis write failed (%s); retrying in %.1fs", exc, delay)
+                if "redis" not in self.w.health.failing_now:  # one line per outage, not per attempt
+                    log.warning("Redis write failed (%s); retrying with backoff until it answers", exc)
+                self.w.health.failing("redis", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
+            if "redis" in self.w.health.failing_now:
+                log.warning("Redis answers again: writes resumed")
+                self.w.health.recovered("redis")
             self.w.metrics.redis_flush_seconds.observe(time.perf_counter() - started)
             return
 

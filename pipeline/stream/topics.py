@@ -17,9 +17,25 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 from pipeline.settings import Settings
 
 
+#: Room on top of ``CG_MAX_EVENT_BYTES`` for Kafka's record batch framing and the key.
+RECORD_OVERHEAD = 16 * 1024
+#: Room on the re-keying topics for the envelope around a forwarded event.
+ENVELOPE_OVERHEAD = 64 * 1024
+
+
 def project_topics(settings: Settings) -> list[str]:
     """The topics the pipeline needs, by name."""
     return [settings.topic_events, settings.topic_definitions, settings.topic_dead_letter]
+
+
+def events_topic_max_bytes(settings: Settings) -> int:
+    """``max.message.bytes`` of the events topic: an event of CG_MAX_EVENT_BYTES gets in."""
+    return settings.max_event_bytes + RECORD_OVERHEAD
+
+
+def internal_topic_max_bytes(settings: Settings) -> int:
+    """``max.message.bytes`` of the re-keying topics: any accepted event can be forwarded."""
+    return events_topic_max_bytes(settings) + ENVELOPE_OVERHEAD
 
 
 async def ensure_topics(
@@ -85,10 +101,22 @@ async def _wait_until_led(admin: AIOKafkaAdminClient, names: list[str], timeout_
 
 
 async def ensure_project_topics(settings: Settings) -> list[str]:
-    """Create the pipeline's topics with the configured partitions and replication."""
-    return await ensure_topics(
+    """Create the pipeline's topics with the configured partitions and replication.
+
+    The events topic takes records up to :func:`events_topic_max_bytes`; the
+    definitions and dead-letter topics keep the broker's default (a dead letter
+    is bounded, :mod:`pipeline.stream.dead_letter`).
+    """
+    created = await ensure_topics(
         settings.kafka_bootstrap,
-        project_topics(settings),
+        [settings.topic_events],
+        partitions=settings.topic_partitions,
+        replication=settings.topic_replication,
+        configs={"max.message.bytes": str(events_topic_max_bytes(settings))},
+    )
+    return created + await ensure_topics(
+        settings.kafka_bootstrap,
+        [settings.topic_definitions, settings.topic_dead_letter],
         partitions=settings.topic_partitions,
         replication=settings.topic_replication,
     )

@@ -40,9 +40,16 @@ from pipeline.settings import Settings
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import MembershipWriter
 from pipeline.stream.definitions import DefinitionsWatcher
+from pipeline.stream.health import Health
 from pipeline.stream.metrics import Metrics
+from pipeline.stream.process import BoundedStopWorker
 from pipeline.stream.publish import ensure_definitions_topic
-from pipeline.stream.topics import ensure_project_topics, ensure_topics
+from pipeline.stream.topics import (
+    RECORD_OVERHEAD,
+    ensure_project_topics,
+    ensure_topics,
+    internal_topic_max_bytes,
+)
 from pipeline.stream.schedule import RecheckSchedule
 from pipeline.store.connection import connect
 
@@ -69,6 +76,7 @@ class Worker:
         self.app_id = app_id or settings.app_id
         self.policy = ProfilePolicy.from_settings(settings)
         self.metrics = Metrics()
+        self.health = Health(self.metrics.stalled, settings.stall_after_seconds)
         self.keys = KeySpace(settings.redis_prefix)
         self.redis: Redis = connect(settings.redis_url)
         self.writer = MembershipWriter(self.redis, self.keys)
@@ -102,6 +110,8 @@ class Worker:
             broker_commit_interval=1.0,
             consumer_auto_offset_reset="earliest",
             producer_linger_ms=2,
+            # any event the events topic accepts can be forwarded in its envelope
+            producer_max_request_size=internal_topic_max_bytes(settings) + RECORD_OVERHEAD,
             stream_buffer_maxsize=settings.batch_size * 4,
         )
         topic = self.app.topic
@@ -184,9 +194,11 @@ class Worker:
         return web.bytes(self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _health_page(self, web: faust.web.View) -> faust.web.Response:
-        ready = self.watcher.ready.is_set() and not self.app.rebalancing
+        problems = self.health.problems()
+        ready = self.watcher.ready.is_set() and not self.app.rebalancing and not problems
         return web.json({"ready": ready, "groups": len(self.registry.groups),
-                         "scheduled_rechecks": len(self.schedule)}, status=200 if ready else 503)
+                         "scheduled_rechecks": len(self.schedule), "problems": problems},
+                        status=200 if ready else 503)
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -203,7 +215,8 @@ class Worker:
         await ensure_topics(self.settings.kafka_bootstrap,
                             [self.by_visitor.get_topic_name(), self.by_subject.get_topic_name()],
                             partitions=self.settings.topic_partitions,
-                            replication=self.settings.topic_replication)
+                            replication=self.settings.topic_replication,
+                            configs={"max.message.bytes": str(internal_topic_max_bytes(self.settings))})
 
     async def start(self) -> None:
         """Run in the current event loop (tests, the demo); ``main`` runs it as a process."""
@@ -216,5 +229,6 @@ class Worker:
 
     def main(self) -> None:
         """Run as a worker process until stopped (SIGTERM/SIGINT stop it cleanly)."""
-        worker = faust.Worker(self.app, loglevel="info", override_logging=False)
+        worker = BoundedStopWorker(self.app, stop_timeout=self.settings.shutdown_timeout_seconds,
+                                   loglevel="info", override_logging=False)
         worker.execute_from_commandline()

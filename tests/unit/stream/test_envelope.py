@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.processor import Forget, Handover, MergeIn
 from pipeline.stream import envelope
-from pipeline.stream.dead_letter import raw_of, record
+from pipeline.stream.dead_letter import MAX_RECORD_BYTES, RAW_LIMIT, raw_of, record
 from schemas.decode import EventRejected, FieldError
 
 
@@ -40,3 +43,30 @@ def test_dead_letter_keeps_the_bytes_and_the_reason() -> None:
     assert doc["source"] == {"topic": "cg.events", "partition": 2, "offset": 41}
     assert doc["raw_text"] is None and base64.b64decode(doc["raw_base64"]) == raw
     assert raw_of(value) == raw
+
+
+@given(raw=st.one_of(st.binary(max_size=300_000), st.text(max_size=200_000).map(str.encode)),
+       errors=st.integers(0, 2000), key=st.binary(max_size=5000))
+@settings(max_examples=40, deadline=None)
+def test_a_dead_letter_is_always_small_enough_to_write(raw: bytes, errors: int, key: bytes) -> None:
+    """Whatever the message was, its dead letter fits the broker's default 1 MB (no poison pill)."""
+    rejected = EventRejected("invalid 'search' event",
+                             tuple(FieldError(f"lines.{i}.product", "x" * 5000, "string_too_long")
+                                   for i in range(errors)))
+    value = record(raw, rejected, stage="ingest", topic="t", partition=0, offset=1, key=key)
+    assert len(value) <= MAX_RECORD_BYTES
+    doc = orjson.loads(value)
+    assert doc["raw_length"] == len(raw) and doc["raw_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert doc["errors_total"] == errors and len(doc["errors"]) == min(errors, 20)
+    assert doc["raw_truncated"] == (len(raw) > RAW_LIMIT)
+    assert base64.b64decode(doc["raw_base64"]) == raw[:RAW_LIMIT]
+    assert raw_of(value) == (None if len(raw) > RAW_LIMIT else raw)
+
+
+def test_a_430_kb_search_dead_letters_in_a_small_record() -> None:
+    raw = orjson.dumps({"type": "search", "event_id": "e", "occurred_at": "2025-11-02T10:00:00+00:00",
+                        "visitor_id": "v", "query": "q" * 440_000})
+    value = record(raw, EventRejected("invalid 'search' event"), stage="ingest", topic="t", partition=0,
+                   offset=1, key=b"v")
+    doc = orjson.loads(value)
+    assert len(value) < 100_000 and doc["raw_truncated"] and doc["raw_text"] is None
