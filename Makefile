@@ -21,7 +21,7 @@ ifneq ($(CG_REDIS_PORT),)
 export CG_REDIS_URL ?= redis://127.0.0.1:$(CG_REDIS_PORT)/0
 endif
 
-.PHONY: venv servers stop status test demo bench clean distclean
+.PHONY: venv servers stop status test demo bench faults clean distclean
 
 venv: $(STAMP)
 
@@ -55,6 +55,12 @@ bench: venv servers
 	@$(VENV)/bin/python -c 'import pyinstrument' 2>/dev/null || \
 		$(VENV)/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,bench]'
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+# The fault suite against the real local Kafka and Redis (faults/): SIGKILLs, failover, Redis and
+# Kafka restarts, each compared key by key with an uninterrupted run. Writes docs/reliability.md.
+# It stops and starts the local broker (kafka_restart): run it on its own. FAULTS_ARGS=--help for more.
+faults: venv servers
+	$(VENV)/bin/python -m faults --report $(FAULTS_ARGS)
 
 # Stops the servers and removes their state and test caches; keeps the downloads
 # (var/m2, var/kafka/lib) and .venv. `make distclean` removes those too.

@@ -53,9 +53,15 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(default=1_048_576, ge=4096, le=8 * 1_048_576)
 
     # --- Worker tuning ---------------------------------------------------
+    #: How long the group waits for a silent worker before giving its partitions to the
+    #: others (and a restarted worker waits to rejoin): the failover time after a crash.
+    session_timeout_seconds: float = Field(default=30.0, ge=6, le=300)
     batch_size: int = Field(default=500, ge=1)
     batch_wait_seconds: float = Field(default=0.02, gt=0)
     recheck_interval_seconds: float = Field(default=1.0, gt=0)
+    #: How often a worker checks that Redis still holds its partitions' state (sentinel
+    #: keys) and rebuilds it from the profile table when Redis lost it.
+    redis_check_seconds: float = Field(default=2.0, gt=0)
     #: Work failing for this long (Redis or Kafka away, a record that cannot be
     #: written) makes /healthz say "not ready" with the reason.
     stall_after_seconds: float = Field(default=30.0, gt=0)

@@ -14,6 +14,8 @@ tag in braces, so the keys one lookup needs live in one slot:
   groups mirror once that cookie has logged in. The cookie's own
   ``{prefix}:s:{v:<visitor_id>}`` then holds the customer's groups, so a device
   that comes back logged out is still recognised with one SMEMBERS.
+- ``{prefix}:h:{p<partition>}`` — STRING, a sentinel per partition: gone means
+  Redis lost data, and the partition's owner rebuilds it from the profile table.
 - ``{prefix}:d:{c:<customer_id>}`` — HASH of a customer's details for exports:
   ``email``, ``first_name``, ``last_name``, ``date_joined`` (ISO date), and per
   group ``consent:<group_id>`` / ``staff:<group_id>`` (JSON: granted/member,
@@ -44,6 +46,11 @@ class KeySpace:
     def member_keys(self, group_id: str) -> tuple[str, str]:
         """(customers, anonymous visitors) of a group."""
         return self.members(group_id, False), self.members(group_id, True)
+
+    def sentinel(self, partition: int) -> str:
+        """Set by a partition's owner once Redis holds that partition's state: its absence means
+        Redis lost data (restart without persistence, failover to an empty replica, a flush)."""
+        return f"{self.prefix}:h:{{p{partition}}}"
 
     def reconcile_report(self, request_id: str) -> str:
         return f"{self.prefix}:reconcile:{request_id}"

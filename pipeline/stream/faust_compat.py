@@ -1,6 +1,6 @@
 """The one place that reaches into Faust's internals, and why.
 
-Faust decides which changelog partition a table write goes to from the
+**The current event.** Faust decides which changelog partition a table write goes to from the
 *current event*, a context variable it sets while an agent iterates a stream.
 ``stream.take_events()`` (batching, which the profile stage needs so Redis is
 written once per batch, not once per event) consumes the stream in another
@@ -8,16 +8,38 @@ task, so inside the batch there is no current event and table writes raise.
 Upstream: faust-streaming issues #497 and #300. We set the variable to each
 event of the batch while handling it. faust-streaming is pinned in
 ``constraints.txt``; ``tests/integration`` fails loudly if this stops working.
+
+**A flush that flushes** (:func:`install_overrides`). Before it commits
+offsets, Faust flushes its producer so that what the processed messages
+produced (table changelog records above all) is in Kafka first. But
+``ProducerBuffer.flush()`` (faust/transport/producer.py, faust-streaming
+0.15.3) gives up as soon as 0.1 s pass without a message leaving its buffer,
+and returns with messages still queued: a reproduction put 300 changelog
+writes in it and 298 were still there when ``flush()`` returned. The offsets
+were then committed past messages whose table writes were never produced,
+and a worker that took the partition over rebuilt the table without them.
+Here ``put()`` remembers each message and ``flush()`` returns only once the
+broker has acknowledged every one (an empty queue is not enough: a message can
+be between the queue and aiokafka); a stopping worker is bounded by its
+shutdown watchdog (:mod:`pipeline.stream.process`), never by giving up early.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import weakref
 from contextlib import contextmanager
 from typing import Iterator
 
 from faust.streams import _current_event
+from faust.transport.producer import ProducerBuffer
 from faust.types import EventT
+from faust.types.tuples import FutureMessage
+
+log = logging.getLogger(__name__)
+UPSTREAM_FLUSH = ProducerBuffer.flush  # kept for the reproduction in tests/integration
+UPSTREAM_PUT = ProducerBuffer.put
 
 
 @contextmanager
@@ -27,3 +49,38 @@ def event_context(event: EventT) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+def put_tracked(self: ProducerBuffer, fut: FutureMessage) -> None:
+    """``ProducerBuffer.put`` that remembers the message until the broker has acknowledged it."""
+    unsent: set[FutureMessage] = self.__dict__.setdefault("_cg_unsent", set())
+    unsent.add(fut)
+    fut.add_done_callback(unsent.discard)
+    UPSTREAM_PUT(self, fut)
+
+
+async def flush_until_empty(self: ProducerBuffer) -> None:
+    """``ProducerBuffer.flush`` that returns only when every message put in the buffer was
+    acknowledged by the broker (the queue being empty is not enough: one message can be
+    between the queue and aiokafka). A message that failed raises: no commit may follow."""
+    unsent: set[FutureMessage] = self.__dict__.get("_cg_unsent", set())
+    waited = 0.0
+    while unsent:
+        if self.state != "running":
+            raise RuntimeError(f"cannot flush: the producer buffer is {self.state} with {len(unsent)} "
+                               "message(s) unsent")
+        done, _ = await asyncio.wait(list(unsent), timeout=1.0)
+        failed = [f for f in done if not f.cancelled() and f.exception() is not None]
+        if failed:
+            raise RuntimeError(f"{len(failed)} buffered message(s) could not be produced") from failed[0].exception()
+        if not done:
+            waited += 1.0
+            if waited in (10.0, 60.0, 300.0):
+                log.warning("producer flush: %d message(s) not acknowledged for %.0fs (is Kafka reachable?)",
+                            len(unsent), waited)
+
+
+def install_overrides() -> None:
+    """Apply the overrides above (idempotent); the worker calls it before it builds its app."""
+    ProducerBuffer.put = put_tracked  # type: ignore[method-assign]  # the upstream fix, with flush
+    ProducerBuffer.flush = flush_until_empty  # type: ignore[method-assign]

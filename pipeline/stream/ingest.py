@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.identity import route
 from pipeline.stream import envelope
+from pipeline.stream.delivery import delivered
 from pipeline.stream.faust_compat import event_context
 from pipeline.stream.profile_batch import ProfileBatch
 from pipeline.processor import Forget
@@ -90,10 +91,10 @@ class Ingest:
                 if routing.link:
                     links[visitor] = (routing.link, event)
             await work.commit()
-            for subject, raw in forward:
-                await stages.send_to_subject(subject, envelope.encode_event(raw))
-            for visitor, raw in rekey:
-                await w.by_visitor.send(key=visitor.encode(), value=envelope.encode_event(raw))
+            sent = [await stages.send_to_subject(subject, envelope.encode_event(raw)) for subject, raw in forward]
+            sent += [await w.by_visitor.send(key=visitor.encode(), value=envelope.encode_event(raw))
+                     for visitor, raw in rekey]
+            await delivered(sent)  # a link records the hand-over as done: only once it is in Kafka
             for visitor, (customer, event) in links.items():
                 with event_context(event):
                     w.identity[visitor] = customer
@@ -167,8 +168,10 @@ class Ingest:
         w, stages = self.w, self.stages
         async with stages.lock:
             routing = route(parsed, visitor, w.identity.get(visitor))
+            sent = []
             if routing.handover:
-                await stages.send_to_subject(f"v:{visitor}", envelope.encode(routing.handover))
-            await stages.send_to_subject(routing.subject, envelope.encode_event(raw))
+                sent.append(await stages.send_to_subject(f"v:{visitor}", envelope.encode(routing.handover)))
+            sent.append(await stages.send_to_subject(routing.subject, envelope.encode_event(raw)))
+            await delivered(sent)
             if routing.link:  # last: a retry after a failed send must still see the cookie unlinked
                 w.identity[visitor] = routing.link

@@ -11,11 +11,14 @@ retries and crashes safe:
    never happened, and the redelivered event would then be skipped as a
    duplicate.
 2. **Messages on** (a visitor's profile moving into a customer's, GDPR
-   forgets), handed to the producer before the table's changelog writes; a
+   forgets), sent and **acknowledged by the broker** before the table is
+   written: a table write records the hand-over as done (the cookie's profile
+   is gone, its link is set), and with RocksDB that write survives a SIGKILL
+   even when an unacknowledged message does not. Then the redelivered login
+   would find the hand-over done and never send it again: its profile lost.
+   One wait per batch that forwards anything, all messages at once. A
    redelivered batch re-sends them and the receiver drops the duplicate by its
-   merge ID. They are not awaited one batch at a time (that put a broker round
-   trip into every batch with a login and multiplied latency under load); Faust
-   flushes the producer before it commits the input offsets.
+   merge ID.
 3. **The table** last.
 """
 
@@ -31,6 +34,7 @@ from pipeline.processor import Forget, Handover, MergeIn, Outgoing, Result, Subj
 from pipeline.profile import Profile
 from pipeline.store.details import details_commands, details_of
 from pipeline.stream import envelope
+from pipeline.stream.delivery import delivered
 from pipeline.stream.faust_compat import event_context
 from schemas.decode import EventRejected, decode_event
 from schemas.events import Event
@@ -65,6 +69,7 @@ class ProfileBatch:
         self.processor = SubjectProcessor(self.w.registry, self.w.policy)
         self.states: dict[str, _State] = {}
         self.outgoing: list[tuple[str, Outgoing]] = []
+        self.forwarded: list[tuple[str, bytes]] = []  # (subject, raw event) for another partition
 
     async def handle(self, subject: str, message: ProfileMessage, event: "EventT") -> None:
         """Fold one message into the subject's profile; stage its Redis writes."""
@@ -88,6 +93,10 @@ class ProfileBatch:
             w.keys, subject, details_before, details_of(state.profile), result.delete))
         self.states[subject] = state
         self.outgoing += result.outgoing
+
+    def forward_event(self, subject: str, raw: bytes) -> None:
+        """Send a raw event on to ``subject``'s partition with the batch's other messages."""
+        self.forwarded.append((subject, raw))
 
     def _load(self, subject: str, event: "EventT") -> _State:
         with event_context(event):
@@ -127,11 +136,15 @@ class ProfileBatch:
         """Redis, then messages on, then the table: see the module docstring."""
         w, stages = self.w, self.stages
         await stages.flush_redis()
+        sent = []
         for key, message in self.outgoing:
             if isinstance(message, Forget):
-                await w.by_visitor.send(key=key.encode(), value=envelope.encode(message))
+                sent.append(await w.by_visitor.send(key=key.encode(), value=envelope.encode(message)))
             else:
-                await stages.send_to_subject(key, envelope.encode(message))
+                sent.append(await stages.send_to_subject(key, envelope.encode(message)))
+        for subject, raw in self.forwarded:
+            sent.append(await stages.send_to_subject(subject, envelope.encode_event(raw)))
+        await delivered(sent)
         subjects = stages.subjects_by_partition
         for subject, state in self.states.items():
             if not state.dirty:
@@ -148,4 +161,4 @@ class ProfileBatch:
                     subjects.setdefault(partition, set()).add(subject)
                     w.schedule.set(subject, state.next_check)
         w.metrics.scheduled.set(len(w.schedule))
-        self.states, self.outgoing = {}, []
+        self.states, self.outgoing, self.forwarded = {}, [], []

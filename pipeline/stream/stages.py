@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from pipeline.processor import SubjectProcessor, peek_next_check
 from pipeline.stream import envelope, reconcile
 from pipeline.stream.dead_letter import record
+from pipeline.stream.delivery import delivered
 from pipeline.stream.faust_compat import event_context
 from pipeline.stream.ingest import Ingest
 from pipeline.stream.partitioning import SubjectPartitioner
@@ -80,7 +81,18 @@ class Stages:
                     else:
                         await self._reconcile(event, message)
                     continue
-                await work.handle(event.key.decode(), message, event)  # type: ignore[arg-type]
+                subject = event.key.decode()
+                if isinstance(message, bytes) and subject.startswith("v:"):
+                    # An anonymous event re-keyed to its cookie before the cookie's login was
+                    # handled, arriving after it: it belongs to the customer now, as it would
+                    # had it arrived first and moved with the hand-over. Same partition as the
+                    # cookie's identity entry, so the answer does not depend on timing.
+                    with event_context(event):
+                        linked = self.w.identity.get(subject[2:])
+                    if linked:
+                        work.forward_event(f"c:{linked}", message)
+                        continue
+                await work.handle(subject, message, event)  # type: ignore[arg-type]
             await work.commit()
 
     # --- what the stages share -------------------------------------------------------
@@ -245,6 +257,43 @@ class Stages:
             self.subjects_by_partition.setdefault(partition, set()).add(subject)
             w.schedule.set(subject, peek_next_check(value))
         w.metrics.scheduled.set(len(w.schedule))
+
+    # --- self-healing Redis ----------------------------------------------------------
+
+    async def check_redis(self) -> None:
+        """Rebuild a partition's Redis state when Redis has lost it (its sentinel key is gone).
+
+        A Redis restarted without persistence, a failover to an empty replica or a
+        FLUSHALL all take the sentinels with them. The owner of each partition then
+        asks its profile stage to reconcile the partition (the same rewrite as
+        ``customer-groups reconcile``), in order with the partition's other work, and
+        sets the sentinel again: a loss during the repair is noticed and repaired too.
+        """
+        w = self.w
+        if not w.watcher.ready.is_set() or w.app.rebalancing:
+            return
+        topic = w.by_subject.get_topic_name()
+        owned = sorted(tp.partition for tp in w.app.assignor.assigned_actives() if tp.topic == topic)
+        if not owned:
+            return
+        try:
+            pipe = w.redis.pipeline(transaction=False)
+            for partition in owned:
+                pipe.exists(w.keys.sentinel(partition))
+            present = await pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - Redis away: the writers report it
+            if not _is_connection_error(exc):
+                raise
+            return
+        lost = [p for p, found in zip(owned, present) if not found]
+        for partition in lost:
+            request = f"repair-{int(time.time())}-p{partition}"
+            log.warning("partition %d: Redis has lost this partition's state (sentinel gone): "
+                        "rebuilding it from the profile table (%s)", partition, request)
+            w.metrics.redis_repairs.inc()
+            await delivered([await w.by_subject.send(key=b"__reconcile__", value=envelope.encode(
+                envelope.Reconcile(partition, request)), partition=partition)])
+            await w.redis.set(w.keys.sentinel(partition), request)
 
     # --- time -------------------------------------------------------------------
 

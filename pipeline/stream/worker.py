@@ -40,6 +40,7 @@ from pipeline.settings import Settings
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import MembershipWriter
 from pipeline.stream.definitions import DefinitionsWatcher
+from pipeline.stream.faust_compat import install_overrides
 from pipeline.stream.health import Health
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.process import BoundedStopWorker
@@ -71,6 +72,7 @@ class Worker:
     ) -> None:
         from pipeline.stream import stages  # the agents' bodies
 
+        install_overrides()
         self.settings = settings
         self.now = clock or (lambda: datetime.now(timezone.utc))  # tests move time forward
         self.app_id = app_id or settings.app_id
@@ -108,6 +110,8 @@ class Worker:
             web_graph_enabled=False,
             web_metrics_enabled=False,
             broker_commit_interval=1.0,
+            broker_session_timeout=settings.session_timeout_seconds,
+            broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
             consumer_auto_offset_reset="earliest",
             producer_linger_ms=2,
             # any event the events topic accepts can be forwarded in its envelope
@@ -144,6 +148,7 @@ class Worker:
         app.task(self._run_watcher)
         app.timer(self.settings.recheck_interval_seconds, name=f"{self.app_id}.recheck")(stages.send_due_rechecks)
         app.timer(5.0, name=f"{self.app_id}.lag")(self._measure_lag)
+        app.timer(self.settings.redis_check_seconds, name=f"{self.app_id}.redis-check")(stages.check_redis)
         self.profiles.on_recover(self._after_recovery)
         app.on_partitions_revoked.connect(self._on_revoked)
         # Faust binds a page handler into its own View class: plain functions, not bound methods.

@@ -245,6 +245,8 @@ async def test_reconcile_rebuilds_redis_and_repairs_drift(
         await produce(settings, [ev("view", clock, 1, visitor_id=f"ck{i}", product=product("Sony"))
                                  for i in range(6)] + [signup(clock, "c1", "2025-11-05", visitor_id="ck0")])
         await eventually(lambda: view.members("12"), lambda m: m == ({"c1"}, {f"ck{i}" for i in range(1, 6)}))
+        # and the hand-over finished: the cookie mirrors its customer (else reconcile races the pipeline)
+        await eventually(lambda: view.groups_of("v:ck0"), lambda g: g == {"11", "12", "20"})
         before = {key: await redis.type(key) for key in [k async for k in redis.scan_iter(f"{settings.redis_prefix}:*")]}
         # drift: a lost write, a stale member, a stale subject, a wiped subject key
         await redis.srem(view.keys.members("12", True), "ck1")

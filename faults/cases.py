@@ -1,0 +1,189 @@
+"""The fault cases. Each runs the same events as the reference under one fault and
+returns its run; the caller compares the whole Redis state with the reference's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from faults.run import Run, RunFailed
+from faults.traffic import Record
+from pipeline.settings import Settings
+from schemas.groups import GroupDefinition
+
+log = logging.getLogger("faults")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Context:
+    base: Settings
+    records: list[Record]
+    definitions: list[GroupDefinition]
+    redis: Redis
+    root: Path
+    seed: int
+    produce_seconds: float  # how long the storefront takes to send the events (paced)
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        log.info(text)
+        self.notes.append(text)
+
+
+Case = Callable[[Context, Run], Awaitable[None]]
+
+
+async def _produce_paced(ctx: Context, run: Run, records: list[Record] | None = None) -> None:
+    records = ctx.records if records is None else records
+    chunks = max(1, len(records) // 500)
+    await run.produce(records, chunk=500, pause=ctx.produce_seconds / chunks)
+
+
+async def reference(ctx: Context, run: Run) -> None:
+    """One worker, no fault: what every other case must end up with."""
+    run.worker("a")
+    await run.produce(ctx.records)
+    await run.wait_done()
+
+
+async def sigkill(ctx: Context, run: Run, kills: int = 10) -> None:
+    """One worker SIGKILLed at random moments mid-stream and restarted each time."""
+    rng = random.Random(ctx.seed)
+    run.worker("a")
+    producing = asyncio.create_task(_produce_paced(ctx, run))
+    for n in range(kills):
+        await _processing(run, "a")  # a kill while it waits to join the group would test nothing
+        await asyncio.sleep(rng.uniform(0.2, 3))
+        run.check_workers()
+        run.kill("a")
+        ctx.note(f"sigkill: kill {n + 1}/{kills} at {time.strftime('%H:%M:%S')}, producer "
+                 f"{'still sending' if not producing.done() else 'done'}")
+        run.restart("a")
+    await producing
+    await run.wait_done()
+
+
+async def _processing(run: Run, name: str, timeout: float = 180.0) -> None:
+    """Until the worker has processed messages in this life (its own counter, from /metrics)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.check_workers()
+        try:
+            samples = await asyncio.to_thread(run.workers[name].metrics)
+        except OSError:
+            samples = {}
+        if sum(v for (metric, _), v in samples.items() if metric == "cg_events_in_total") > 0:
+            return
+        await asyncio.sleep(0.3)
+    raise RunFailed(f"worker {name} processed nothing for {timeout:.0f}s after its start")
+
+
+async def failover(ctx: Context, run: Run) -> None:
+    """Two workers in one group; one is SIGKILLed mid-stream, a third joins later."""
+    rng = random.Random(ctx.seed)
+    run.worker("a")
+    run.worker("b")
+    producing = asyncio.create_task(_produce_paced(ctx, run))
+    await _processing(run, "a")
+    await _processing(run, "b")
+    await asyncio.sleep(rng.uniform(1, 5))
+    run.kill("a")
+    ctx.note("failover: worker a SIGKILLed; b takes over its partitions")
+    await asyncio.sleep(rng.uniform(8, 14))
+    run.worker("c")
+    ctx.note("failover: worker c joins")
+    await producing
+    await run.wait_done()
+
+
+async def redis_restart(ctx: Context, run: Run) -> None:
+    """Redis stopped for 20 s mid-stream and started again empty (no persistence)."""
+    server = PrivateRedis(ctx.root / run.name / "redis")
+    server.start()
+    run.settings = run.settings.model_copy(update={"redis_url": server.url})
+    run.worker("a")
+    try:
+        producing = asyncio.create_task(_produce_paced(ctx, run))
+        await asyncio.sleep(ctx.produce_seconds / 3)
+        server.stop()
+        ctx.note("redis_restart: Redis stopped")
+        await asyncio.sleep(20)
+        server.start()
+        ctx.note("redis_restart: Redis started again, empty")
+        await producing
+        await run.wait_done()
+        run.redis_override = Redis.from_url(server.url)  # type: ignore[attr-defined]
+    except BaseException:
+        server.stop()
+        raise
+    run.private_redis = server  # type: ignore[attr-defined]
+
+
+async def kafka_restart(ctx: Context, run: Run) -> None:
+    """The broker stopped for 20 s mid-stream and started again."""
+    run.worker("a")
+    producing = asyncio.create_task(_produce_paced(ctx, run))
+    await asyncio.sleep(ctx.produce_seconds / 3)
+    await asyncio.to_thread(_servers, "stop", "kafka")
+    ctx.note("kafka_restart: broker stopped")
+    await asyncio.sleep(20)
+    await asyncio.to_thread(_servers, "start", "kafka")
+    ctx.note("kafka_restart: broker started again")
+    await producing
+    await run.wait_done()
+
+
+def _servers(command: str, what: str) -> None:
+    subprocess.run([str(REPO / "deploy" / "local" / "servers.sh"), command, what], check=True,
+                   stdout=subprocess.DEVNULL, timeout=180)
+
+
+class PrivateRedis:
+    """A redis-server of the case's own (no persistence), so stopping it disturbs nobody else."""
+
+    def __init__(self, folder: Path) -> None:
+        from bench.common import free_port
+
+        self.folder = folder
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder)],
+            stdout=(self.folder / "redis.log").open("ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout.strip() == b"PONG":
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"private redis-server on {self.port} did not answer")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+CASES: dict[str, Case] = {
+    "sigkill": sigkill,
+    "failover": failover,
+    "redis_restart": redis_restart,
+    "kafka_restart": kafka_restart,
+}

@@ -1,0 +1,82 @@
+"""The project's override of a Faust defect, against the real broker (pipeline.stream.faust_compat).
+
+Upstream ``ProducerBuffer.flush()`` returns once 0.1 s pass without a message
+leaving the buffer, with messages still queued; Faust calls it right before
+committing offsets. Any send slower than 0.1 s (a busy broker, a full
+accumulator) is enough: here each send is slowed to 0.15 s. The reproduction
+asserts the defect, so it fails (and says the override can go) once upstream
+is fixed; the override must return only with the buffer empty and every
+message in Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import faust
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from pipeline.settings import Settings
+from pipeline.stream import faust_compat
+from pipeline.stream.topics import ensure_topics
+
+MESSAGES = 20
+
+
+@pytest.fixture
+async def slow_buffer(settings: Settings) -> AsyncIterator[tuple[Any, str]]:
+    """A started Faust producer whose buffer holds MESSAGES messages, each taking 0.15 s to send."""
+    faust_compat.install_overrides()  # put() must track what flush() waits for
+    topic_name = f"{settings.app_id}.flush"
+    await ensure_topics(settings.kafka_bootstrap, [topic_name], partitions=1)
+    app = faust.App(f"{settings.app_id}-flush", broker=settings.kafka_url, web_enabled=False)
+    topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw")
+    buffer = app.producer.buffer
+    send = buffer._send_pending  # noqa: SLF001 - slowing the real send down (before the buffer's task starts)
+
+    async def slow_send(fut: Any) -> None:
+        await asyncio.sleep(0.15)
+        await send(fut)
+
+    buffer._send_pending = slow_send  # noqa: SLF001
+    await app.producer.start()
+    for i in range(MESSAGES):
+        topic.send_soon(value=str(i).encode())
+    try:
+        yield buffer, topic_name
+    finally:
+        await faust_compat.flush_until_empty(buffer)
+        await app.producer.stop()
+
+
+async def _in_kafka(settings: Settings, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        return (await consumer.end_offsets([tp]))[tp]
+    finally:
+        await consumer.stop()
+
+
+async def test_reproduction_upstream_flush_returns_with_messages_queued(slow_buffer: tuple[Any, str]) -> None:
+    buffer, _ = slow_buffer
+    await faust_compat.UPSTREAM_FLUSH(buffer)
+    assert buffer.size > MESSAGES // 2, "upstream flush drained the buffer: is the override still needed?"
+
+
+async def test_the_override_returns_only_when_every_message_was_sent(
+        settings: Settings, slow_buffer: tuple[Any, str]) -> None:
+    buffer, topic = slow_buffer
+    await faust_compat.flush_until_empty(buffer)
+    assert buffer.size == 0
+    assert await _in_kafka(settings, topic) == MESSAGES  # acknowledged, with no other flush
+
+
+def test_the_worker_installs_the_override() -> None:
+    faust_compat.install_overrides()
+    assert faust_compat.ProducerBuffer.flush is faust_compat.flush_until_empty
+    assert faust_compat.ProducerBuffer.put is faust_compat.put_tracked
