@@ -143,6 +143,34 @@ async def kafka_restart(ctx: Context, run: Run) -> None:
     await run.wait_done()
 
 
+async def hostile(ctx: Context, run: Run, count: int = 10_000) -> None:
+    """10,000 hostile records mixed into the valid ones: each is dead-lettered with a reason or
+    refused by the broker at produce time (its documented size limit), none is dropped silently,
+    and the valid events end exactly as in the reference."""
+    from faults.hostile import hostile as make_hostile
+
+    bad = make_hostile(count, seed=ctx.seed)
+    rng = random.Random(ctx.seed)
+    mixed = list(ctx.records)
+    for record in bad:
+        mixed.insert(rng.randrange(len(mixed) + 1), record)
+    run.worker("a")
+    refused = await run.produce_each(mixed)
+    accepted_bad = len(bad) - refused
+    await run.wait_done()
+    letters = await run.dead_letters(accepted_bad)
+    reasons: dict[str, int] = {}
+    for letter in letters:
+        reasons[letter["reason"]] = reasons.get(letter["reason"], 0) + 1
+    ctx.note(f"hostile: {len(bad):,} hostile records, {refused:,} refused by the broker at produce time "
+             f"(over max.message.bytes), {len(letters):,} dead-lettered: {dict(sorted(reasons.items()))}")
+    if len(letters) != accepted_bad:
+        raise RunFailed(f"hostile: {accepted_bad:,} hostile records reached the topic but "
+                        f"{len(letters):,} were dead-lettered")
+    if any(not letter.get("reason") or not letter.get("stage") for letter in letters):
+        raise RunFailed("hostile: a dead letter without a reason")
+
+
 def _servers(command: str, what: str) -> None:
     subprocess.run([str(REPO / "deploy" / "local" / "servers.sh"), command, what], check=True,
                    stdout=subprocess.DEVNULL, timeout=180)
@@ -186,4 +214,5 @@ CASES: dict[str, Case] = {
     "failover": failover,
     "redis_restart": redis_restart,
     "kafka_restart": kafka_restart,
+    "hostile": hostile,
 }

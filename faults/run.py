@@ -87,6 +87,47 @@ class Run:
         finally:
             await producer.stop()
 
+    async def produce_each(self, records: list[Record]) -> int:
+        """Produce every record, awaiting each batch; returns how many the broker refused (too large)."""
+        from aiokafka.errors import KafkaError
+
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all", linger_ms=5,
+                                    max_request_size=4 * 1024 * 1024, request_timeout_ms=120_000)
+        await producer.start()
+        refused = 0
+        try:
+            for start in range(0, len(records), 500):
+                futures = [await producer.send(self.settings.topic_events, value, key=key)
+                           for key, value in records[start:start + 500]]
+                for outcome in await asyncio.gather(*futures, return_exceptions=True):
+                    if isinstance(outcome, KafkaError):
+                        refused += 1
+                    elif isinstance(outcome, BaseException):
+                        raise outcome
+        finally:
+            await producer.stop()
+        return refused
+
+    async def dead_letters(self, expected: int, timeout: float = 60.0) -> list[dict[str, object]]:
+        """Every record on the run's dead-letter topic (reads until ``expected`` or the end)."""
+        import orjson
+        from aiokafka import AIOKafkaConsumer
+
+        consumer = AIOKafkaConsumer(self.settings.topic_dead_letter, bootstrap_servers=self.settings.kafka_bootstrap,
+                                    group_id=None, auto_offset_reset="earliest")
+        await consumer.start()
+        found: list[dict[str, object]] = []
+        try:
+            deadline = time.monotonic() + timeout
+            while len(found) < expected and time.monotonic() < deadline:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    found += [orjson.loads(r.value) for r in batch]
+            for batch in (await consumer.getmany(timeout_ms=1000)).values():  # and nothing more
+                found += [orjson.loads(r.value) for r in batch]
+        finally:
+            await consumer.stop()
+        return found
+
     async def wait_done(self, timeout: float = 600.0, settle: float = 4.0) -> None:
         """Until the group has committed every input topic to its end, and stays there for ``settle`` s."""
         probe = LagProbe(self.settings.kafka_bootstrap, self.settings.app_id, self.input_topics)

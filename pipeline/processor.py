@@ -21,7 +21,7 @@ from typing import Iterable
 
 import orjson
 
-from pipeline.profile import Profile, ProfilePolicy, decode, encode, fold, merge, new_profile
+from pipeline.profile import Profile, ProfilePolicy, add_visitor, decode, encode, fold, merge, new_profile
 from pipeline.registry import GroupRegistry
 from pipeline.rules import CompiledGroup, evaluation_scope, matches, next_change_day
 from pipeline.rules.index import EVERYTHING, event_keys
@@ -110,6 +110,11 @@ class Result:
     @property
     def changes_membership(self) -> bool:
         return bool(self.joined or self.left or self.dropped or self.reset_mirrors)
+
+
+def split_visitor(subject: str) -> str:
+    """``v:ck1`` -> ``ck1``."""
+    return subject[2:] if subject.startswith("v:") else subject
 
 
 def _mirrors(profile: Profile) -> tuple[str, ...]:
@@ -262,6 +267,9 @@ class SubjectProcessor:
         profile = profile or new_profile(subject)
         merged = message.profile is not None and merge(
             profile, decode(message.profile), self.policy, message.merge_id)
+        # The cookie mirrors this customer from now on, even when it brought no profile:
+        # a group the customer joins before the cookie's own next event must reach its mirror.
+        add_visitor(profile, split_visitor(message.visitor), self.policy)
         today = self.policy.day_of(now)
         groups = self.registry.groups.values() if merged else ()
         new, next_day = self._evaluate(profile, groups, today, next_check)

@@ -230,7 +230,8 @@ def _set_customer(profile: Profile, customer_id: str, stamp: tuple[datetime, str
     return True
 
 
-def _add_visitor(profile: Profile, visitor_id: str, policy: ProfilePolicy) -> bool:
+def add_visitor(profile: Profile, visitor_id: str, policy: ProfilePolicy) -> bool:
+    """Record a cookie as one of the profile's (capped); True when it is newly kept."""
     if visitor_id in profile.visitor_ids:
         return False
     profile.visitor_ids.add(visitor_id)
@@ -325,7 +326,7 @@ def fold(profile: Profile, event: Event, policy: ProfilePolicy) -> bool:
     if event.customer_id is not None:
         changed |= _set_customer(profile, event.customer_id, (at, event.event_id))
     if event.visitor_id is not None:
-        changed |= _add_visitor(profile, event.visitor_id, policy)
+        changed |= add_visitor(profile, event.visitor_id, policy)
     if event.type in ACTIVITY_TYPES and (profile.last_seen is None or at > profile.last_seen):
         profile.last_seen = at
         changed = True

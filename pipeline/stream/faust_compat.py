@@ -18,6 +18,19 @@ and returns with messages still queued: a reproduction put 300 changelog
 writes in it and 298 were still there when ``flush()`` returned. The offsets
 were then committed past messages whose table writes were never produced,
 and a worker that took the partition over rebuilt the table without them.
+**No commit through a gap.** Faust's consumer treats a jump in the offsets it
+fetched (``Consumer._add_gap`` in ``_drain_messages``) as a gap, and
+``_new_offset`` commits through gaps as if those offsets were processed. Gaps
+are real only on compacted or transactional topics; the pipeline's input
+topics are neither, so a jump there means Faust fetched messages it never
+handed to a stream (it drops the rest of a fetch when flow stops or the group
+generation changes mid-fetch). Recording them as done would commit unprocessed
+messages. The override records nothing: the offsets stay unacknowledged, the
+commit waits below them until they are read again (a rebalance seeks back to
+the committed offset), and every such jump is logged and counted
+(``cg_offset_gaps_total``) and shows in ``/healthz``. The events topic must
+therefore not be written with Kafka transactions.
+
 Here ``put()`` remembers each message and ``flush()`` returns only once the
 broker has acknowledged every one (an empty queue is not enough: a message can
 be between the queue and aiokafka); a stopping worker is bounded by its
@@ -30,9 +43,10 @@ import asyncio
 import logging
 import weakref
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from faust.streams import _current_event
+from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 from faust.types import EventT
 from faust.types.tuples import FutureMessage
@@ -40,6 +54,9 @@ from faust.types.tuples import FutureMessage
 log = logging.getLogger(__name__)
 UPSTREAM_FLUSH = ProducerBuffer.flush  # kept for the reproduction in tests/integration
 UPSTREAM_PUT = ProducerBuffer.put
+UPSTREAM_ADD_GAP = Consumer._add_gap
+#: Called with (topic, partition, first, last) for every gap the consumer saw (metrics, health).
+gap_listeners: list[Callable[[str, int, int, int], None]] = []
 
 
 @contextmanager
@@ -80,7 +97,17 @@ async def flush_until_empty(self: ProducerBuffer) -> None:
                             len(unsent), waited)
 
 
+async def add_gap_never_as_processed(self: Consumer, tp: Any, offset_from: int, offset_to: int) -> None:
+    """``Consumer._add_gap`` that records nothing: skipped offsets are never committed as processed."""
+    log.warning("%s[%d]: the consumer skipped offsets %d-%d without handing them to a stream; they are "
+                "not committed as processed and will be read again", tp.topic, tp.partition, offset_from,
+                offset_to)
+    for listener in gap_listeners:
+        listener(tp.topic, tp.partition, offset_from, offset_to)
+
+
 def install_overrides() -> None:
     """Apply the overrides above (idempotent); the worker calls it before it builds its app."""
+    Consumer._add_gap = add_gap_never_as_processed  # type: ignore[method-assign]
     ProducerBuffer.put = put_tracked  # type: ignore[method-assign]  # the upstream fix, with flush
     ProducerBuffer.flush = flush_until_empty  # type: ignore[method-assign]

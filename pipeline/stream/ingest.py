@@ -92,7 +92,7 @@ class Ingest:
                     links[visitor] = (routing.link, event)
             await work.commit()
             sent = [await stages.send_to_subject(subject, envelope.encode_event(raw)) for subject, raw in forward]
-            sent += [await w.by_visitor.send(key=visitor.encode(), value=envelope.encode_event(raw))
+            sent += [await w.by_visitor.send(key=visitor.encode(), value=envelope.encode_event(raw), force=True)
                      for visitor, raw in rekey]
             await delivered(sent)  # a link records the hand-over as done: only once it is in Kafka
             for visitor, (customer, event) in links.items():

@@ -139,7 +139,7 @@ class ProfileBatch:
         sent = []
         for key, message in self.outgoing:
             if isinstance(message, Forget):
-                sent.append(await w.by_visitor.send(key=key.encode(), value=envelope.encode(message)))
+                sent.append(await w.by_visitor.send(key=key.encode(), value=envelope.encode(message), force=True))
             else:
                 sent.append(await stages.send_to_subject(key, envelope.encode(message)))
         for subject, raw in self.forwarded:

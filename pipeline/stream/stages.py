@@ -99,7 +99,7 @@ class Stages:
 
     async def send_to_subject(self, subject: str, value: bytes) -> "FutureMessage":
         """On the re-keying topic, to the partition that owns ``subject``."""
-        return await self.w.by_subject.send(key=subject.encode(), value=value,
+        return await self.w.by_subject.send(key=subject.encode(), value=value, force=True,
                                             partition=self.partitioner.of_subject(subject))
 
     async def timed_batch(self, stage: str, batch: list["EventT"],
@@ -139,7 +139,7 @@ class Stages:
         message = event.message
         value = record(raw, rejected, stage=stage, topic=message.topic, partition=message.partition,
                        offset=message.offset, key=message.key)
-        await self.w.dead_letter.send(key=message.key, value=value)
+        await self.w.dead_letter.send(key=message.key, value=value, force=True)
         self.w.metrics.dead_lettered.labels(stage, rejected.reason.split(":")[0]).inc()
         log.warning("dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset,
                     rejected)
@@ -174,7 +174,7 @@ class Stages:
         w = self.w
         for tp in w.app.assignor.assigned_actives():
             if tp.topic == w.by_subject.get_topic_name():
-                await w.by_subject.send(key=SYNC_KEY, value=envelope.encode(envelope.Sync(tp.partition)),
+                await w.by_subject.send(key=SYNC_KEY, value=envelope.encode(envelope.Sync(tp.partition)), force=True,
                                         partition=tp.partition)
 
     async def _backfill(self, event: "EventT", partition: int) -> None:
@@ -291,7 +291,7 @@ class Stages:
             log.warning("partition %d: Redis has lost this partition's state (sentinel gone): "
                         "rebuilding it from the profile table (%s)", partition, request)
             w.metrics.redis_repairs.inc()
-            await delivered([await w.by_subject.send(key=b"__reconcile__", value=envelope.encode(
+            await delivered([await w.by_subject.send(key=b"__reconcile__", force=True, value=envelope.encode(
                 envelope.Reconcile(partition, request)), partition=partition)])
             await w.redis.set(w.keys.sentinel(partition), request)
 

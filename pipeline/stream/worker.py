@@ -40,6 +40,7 @@ from pipeline.settings import Settings
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import MembershipWriter
 from pipeline.stream.definitions import DefinitionsWatcher
+from pipeline.stream import faust_compat
 from pipeline.stream.faust_compat import install_overrides
 from pipeline.stream.health import Health
 from pipeline.stream.metrics import Metrics
@@ -150,6 +151,7 @@ class Worker:
         app.timer(5.0, name=f"{self.app_id}.lag")(self._measure_lag)
         app.timer(self.settings.redis_check_seconds, name=f"{self.app_id}.redis-check")(stages.check_redis)
         self.profiles.on_recover(self._after_recovery)
+        faust_compat.gap_listeners.append(self._offset_gap)
         app.on_partitions_revoked.connect(self._on_revoked)
         # Faust binds a page handler into its own View class: plain functions, not bound methods.
         async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
@@ -181,6 +183,12 @@ class Worker:
 
     async def _on_revoked(self, app: faust.App, revoked: object, **_: object) -> None:
         self.schedule.clear()
+        self.health.recovered("consumer")  # the partitions are read again from the committed offsets
+
+    def _offset_gap(self, topic: str, partition: int, first: int, last: int) -> None:
+        self.metrics.offset_gaps.labels(topic).inc(last - first + 1)
+        self.health.failing("consumer", f"{topic}[{partition}] offsets {first}-{last} skipped by the "
+                                        "consumer: commits wait below them until they are read again")
 
     async def _measure_lag(self) -> None:
         consumer = self.app.consumer
@@ -229,6 +237,8 @@ class Worker:
         await self.app.start()
 
     async def stop(self) -> None:
+        if self._offset_gap in faust_compat.gap_listeners:
+            faust_compat.gap_listeners.remove(self._offset_gap)
         await self.app.stop()
         await self.redis.aclose()
 

@@ -88,6 +88,17 @@ def test_handover_of_a_cookie_without_profile_still_reaches_the_customer() -> No
     assert not result.delete and result.outgoing[0][1] == MergeIn("v:v9", "m", None)
 
 
+def test_a_cookie_without_profile_mirrors_every_group_its_customer_joins_after_the_merge() -> None:
+    """The merge resets the mirror to the customer's groups *now*; a group the customer joins
+    next (from another cookie's events, before this cookie's own next event) must reach it too."""
+    customer = P.on_event(None, None, "c:c1", signup("05/11/2025", customer="c1"), NOW)
+    merged = P.on_merge_in(customer.profile, customer.next_check, "c:c1", MergeIn("v:v9", "m", None), NOW)
+    assert merged.reset_mirrors == ("v:v9",) and "v:v9" in merged.mirrors
+    sony = view(at("19/11/2025"), customer="c1")
+    joined = P.on_event(merged.profile, merged.next_check, "c:c1", sony, NOW)
+    assert "12" in joined.joined and "v:v9" in joined.mirrors  # SADD 12 reaches the cookie's mirror
+
+
 def test_merge_moves_guest_memberships_to_the_customer_once() -> None:
     guest = P.on_event(None, None, "v:v1", view(at("19/11/2025")), NOW).profile
     message = P.on_handover(guest, "v:v1", Handover("c:c1", "login-1")).outgoing[0][1]
