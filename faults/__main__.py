@@ -21,7 +21,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from faults.cases import CASES, Context
+from faults.cases import CASES, Context, reference
 from faults.run import Run, RunFailed
 from faults.state import Snapshot, diff
 from faults.traffic import traffic
@@ -35,16 +35,16 @@ BEGIN, END = "<!-- faults:begin -->", "<!-- faults:end -->"
 log = logging.getLogger("faults")
 
 
-async def _converged(run: Run, redis: Redis, reference: Snapshot, wait: float) -> tuple[Snapshot, str]:
+async def _converged(run: Run, redis: Redis, expected: Snapshot, wait: float) -> tuple[Snapshot, str]:
     """The run's final state once it stops changing (or matches), and how it compares."""
     deadline = time.monotonic() + wait
     state = await run.snapshot(redis)
-    while not diff(reference, state).exact and time.monotonic() < deadline:
+    while not diff(expected, state).exact and time.monotonic() < deadline:
         await asyncio.sleep(2)
         state = await run.snapshot(redis)
     await asyncio.sleep(3)  # final: nothing may change after it matched
     state = await run.snapshot(redis)
-    return state, diff(reference, state).describe(reference, state)
+    return state, diff(expected, state).describe(expected, state)
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -60,13 +60,13 @@ async def main(args: argparse.Namespace) -> int:
             seed = args.seed + attempt - 1
             records = traffic(args.events, seed=seed)
             ctx = Context(base, records, definitions, redis, root / f"run{attempt}", seed, args.produce_seconds)
-            reference = Run.create(base, "reference", ctx.root)
-            await reference.prepare(definitions)
+            reference_run = Run.create(base, "reference", ctx.root)
+            await reference_run.prepare(definitions)
             try:
-                await CASES_REFERENCE(ctx, reference)
-                expected = await reference.snapshot(redis)
+                await reference(ctx, reference_run)
+                expected = await reference_run.snapshot(redis)
             finally:
-                reference.stop()
+                reference_run.stop()
             log.info("reference (seed %d, %d records): %s", seed, len(records), expected.summary())
             for name in args.cases:
                 run = Run.create(base, name, ctx.root)
@@ -93,7 +93,7 @@ async def main(args: argparse.Namespace) -> int:
                 if ok and not args.keep:
                     await run.cleanup(redis)
             if not args.keep:
-                await reference.cleanup(redis)
+                await reference_run.cleanup(redis)
     finally:
         await redis.aclose()
     table = _table(rows, args, expected_summary=expected.summary() if rows else {})
@@ -101,12 +101,6 @@ async def main(args: argparse.Namespace) -> int:
     if args.report:
         _write_report(table)
     return 1 if failed else 0
-
-
-async def CASES_REFERENCE(ctx: Context, run: Run) -> None:  # noqa: N802 - a case like the others
-    from faults.cases import reference
-
-    await reference(ctx, run)
 
 
 def _table(rows: list[tuple[str, int, str, str, float]], args: argparse.Namespace,

@@ -18,6 +18,14 @@ and returns with messages still queued: a reproduction put 300 changelog
 writes in it and 298 were still there when ``flush()`` returned. The offsets
 were then committed past messages whose table writes were never produced,
 and a worker that took the partition over rebuilt the table without them.
+**Re-read what a fetch dropped.** Faust's consumer sometimes hands a stream a
+record further on than the last one it handed on (seen after every start and
+rebalance: a whole fetch of up to 500 records skipped per partition, from table
+recovery pausing and resuming the stream partitions), and ``_new_offset`` then
+commits through the jump. :func:`getmany_rewinding` holds such a record back
+and seeks the partition to the first missing offset, so they are read, in
+order, by the next fetch.
+
 **No commit through a gap.** Faust's consumer treats a jump in the offsets it
 fetched (``Consumer._add_gap`` in ``_drain_messages``) as a gap, and
 ``_new_offset`` commits through gaps as if those offsets were processed. Gaps
@@ -43,7 +51,7 @@ import asyncio
 import logging
 import weakref
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 from faust.streams import _current_event
 from faust.transport.consumer import Consumer
@@ -55,6 +63,7 @@ log = logging.getLogger(__name__)
 UPSTREAM_FLUSH = ProducerBuffer.flush  # kept for the reproduction in tests/integration
 UPSTREAM_PUT = ProducerBuffer.put
 UPSTREAM_ADD_GAP = Consumer._add_gap
+UPSTREAM_GETMANY = Consumer.getmany
 #: Called with (topic, partition, first, last) for every gap the consumer saw (metrics, health).
 gap_listeners: list[Callable[[str, int, int, int], None]] = []
 
@@ -98,7 +107,13 @@ async def flush_until_empty(self: ProducerBuffer) -> None:
 
 
 async def add_gap_never_as_processed(self: Consumer, tp: Any, offset_from: int, offset_to: int) -> None:
-    """``Consumer._add_gap`` that records nothing: skipped offsets are never committed as processed."""
+    """``Consumer._add_gap`` that records only gaps :func:`getmany_rewinding` found to be real:
+    skipped offsets are never committed as processed."""
+    real = self.__dict__.get("_cg_real_gaps", set())
+    if (tp, offset_from) in real:
+        real.discard((tp, offset_from))
+        await UPSTREAM_ADD_GAP(self, tp, offset_from, offset_to)
+        return
     log.warning("%s[%d]: the consumer skipped offsets %d-%d without handing them to a stream; they are "
                 "not committed as processed and will be read again", tp.topic, tp.partition, offset_from,
                 offset_to)
@@ -106,8 +121,44 @@ async def add_gap_never_as_processed(self: Consumer, tp: Any, offset_from: int, 
         listener(tp.topic, tp.partition, offset_from, offset_to)
 
 
+async def getmany_rewinding(self: Consumer, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+    """``Consumer.getmany`` that never hands a stream a record past one it skipped.
+
+    For a topic whose offsets are acknowledged, the next record must follow the
+    last one handed on (``_read_offset``). A record further on means records in
+    between were fetched and dropped: it is held back, the partition is sought
+    back to the first missing offset (``seek`` also resets ``_read_offset``), and
+    the rest of this fetch for that partition is held back too; the next fetch
+    reads them in order. If the rewind lands on the very same record again, the
+    offsets before it are not in the log (retention, transaction markers): it
+    is let through and Faust records the gap, as upstream would.
+    """
+    rewound: dict[Any, int] = self.__dict__.setdefault("_cg_rewound", {})  # tp -> record that jumped
+    holding: set[Any] = set()
+    async for tp, message in UPSTREAM_GETMANY(self, timeout):
+        if tp in holding:
+            continue
+        last = self._read_offset.get(tp)
+        offset = message.offset
+        if last is not None and offset > last + 1 and self.app.topics.acks_enabled_for(tp.topic):
+            if rewound.get(tp) != offset:
+                rewound[tp] = offset
+                holding.add(tp)
+                log.warning("%s[%d]: offsets %d-%d were fetched but not handed to a stream; reading them "
+                            "again", tp.topic, tp.partition, last + 1, offset - 1)
+                for listener in gap_listeners:
+                    listener(tp.topic, tp.partition, last + 1, offset - 1)
+                await self.seek(tp, last + 1)
+                continue
+            log.warning("%s[%d]: offsets %d-%d are not in the log (retention or transaction markers): "
+                        "going on from %d", tp.topic, tp.partition, last + 1, offset - 1, offset)
+            self.__dict__.setdefault("_cg_real_gaps", set()).add((tp, last + 1))
+        yield tp, message
+
+
 def install_overrides() -> None:
     """Apply the overrides above (idempotent); the worker calls it before it builds its app."""
+    Consumer.getmany = getmany_rewinding  # type: ignore[method-assign]
     Consumer._add_gap = add_gap_never_as_processed  # type: ignore[method-assign]
     ProducerBuffer.put = put_tracked  # type: ignore[method-assign]  # the upstream fix, with flush
     ProducerBuffer.flush = flush_until_empty  # type: ignore[method-assign]

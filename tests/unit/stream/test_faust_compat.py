@@ -28,11 +28,76 @@ async def test_a_gap_is_reported_never_recorded_as_processed() -> None:
         faust_compat.gap_listeners.clear()
 
 
-def test_install_overrides_replaces_the_three_methods() -> None:
+async def test_a_gap_found_real_by_the_rewind_is_recorded_as_upstream_does() -> None:
+    tp = TP("cg.events", 1)
+    consumer = SimpleNamespace(_gap=defaultdict(IntervalTree), _committed_offset=defaultdict(lambda: None),
+                               _cg_real_gaps={(tp, 10)})
+    await faust_compat.add_gap_never_as_processed(consumer, tp, 10, 20)  # type: ignore[arg-type]
+    assert consumer._gap[tp] and not consumer._cg_real_gaps  # noqa: SLF001
+
+
+class _Topics:
+    @staticmethod
+    def acks_enabled_for(topic: str) -> bool:
+        return True
+
+
+class _Consumer:
+    """What getmany_rewinding touches of Faust's consumer; UPSTREAM_GETMANY yields ``fetch``."""
+
+    def __init__(self, read: dict[TP, int], fetch: list[tuple[TP, int]]) -> None:
+        self._read_offset = dict(read)
+        self.fetch = fetch
+        self.app = SimpleNamespace(topics=_Topics())
+        self.seeks: list[tuple[TP, int]] = []
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+        self._read_offset[tp] = offset
+
+
+async def _rewinding(consumer: _Consumer) -> list[tuple[TP, int]]:
+    """One fetch through the override, received as Faust's _drain_messages receives it."""
+    async def upstream(self: _Consumer, timeout: float):  # type: ignore[no-untyped-def]
+        for tp, offset in self.fetch:
+            yield tp, SimpleNamespace(offset=offset)
+
+    original = faust_compat.UPSTREAM_GETMANY
+    faust_compat.UPSTREAM_GETMANY = upstream  # type: ignore[assignment]
+    received = []
+    try:
+        async for tp, message in faust_compat.getmany_rewinding(consumer, 1.0):  # type: ignore[arg-type]
+            received.append((tp, message.offset))
+            consumer._read_offset[tp] = message.offset  # noqa: SLF001 - as _drain_messages does
+    finally:
+        faust_compat.UPSTREAM_GETMANY = original
+    return received
+
+
+async def test_a_record_past_a_skipped_one_is_held_back_and_the_partition_read_again() -> None:
+    a, b = TP("cg.events", 0), TP("cg.events", 1)
+    consumer = _Consumer({a: 173, b: 50}, [(b, 51), (a, 468), (a, 469), (b, 52)])
+    assert await _rewinding(consumer) == [(b, 51), (b, 52)]  # a's jump (174-467 missing) held back
+    assert consumer.seeks == [(a, 174)]
+    consumer.fetch = [(a, 174), (a, 175)]  # the next fetch reads them, in order
+    assert await _rewinding(consumer) == [(a, 174), (a, 175)]
+
+
+async def test_the_same_jump_after_a_rewind_is_real_and_goes_through() -> None:
+    a = TP("cg.events", 0)
+    consumer = _Consumer({a: 9}, [(a, 30)])
+    assert await _rewinding(consumer) == [] and consumer.seeks == [(a, 10)]
+    consumer.fetch = [(a, 30)]  # retention took 10-29: the log really starts at 30
+    assert await _rewinding(consumer) == [(a, 30)] and consumer.seeks == [(a, 10)]
+    assert (a, 11) in consumer._cg_real_gaps  # noqa: SLF001 - Faust may record this gap (from read offset + 1)
+
+
+def test_install_overrides_replaces_the_four_methods() -> None:
     from faust.transport.consumer import Consumer
     from faust.transport.producer import ProducerBuffer
 
     faust_compat.install_overrides()
     assert Consumer._add_gap is faust_compat.add_gap_never_as_processed  # noqa: SLF001
+    assert Consumer.getmany is faust_compat.getmany_rewinding
     assert ProducerBuffer.flush is faust_compat.flush_until_empty
     assert ProducerBuffer.put is faust_compat.put_tracked
