@@ -17,6 +17,9 @@ import logging
 import os
 import signal
 import threading
+import time
+
+from collections.abc import Callable
 
 import faust
 
@@ -24,11 +27,51 @@ log = logging.getLogger(__name__)
 EXIT_STOP_TIMEOUT = 70
 
 
+class RepeatFilter(logging.Filter):
+    """One line per state change, not one per reconnect attempt.
+
+    With Kafka down for minutes, aiokafka logged "Unable connect" about 2,800
+    times a second (1.84 M lines in 11 minutes). A record whose logger and
+    message template were already let through in the last ``window`` seconds
+    is dropped; the next one after the window says how many were.
+    """
+
+    def __init__(self, window: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.window = window
+        self.clock = clock
+        self._seen: dict[tuple[str, object], tuple[float, int]] = {}  # -> (let through at, dropped since)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.exc_info:
+            return True  # tracebacks are rare and each one matters
+        key = (record.name, record.msg)
+        now = self.clock()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self.window:
+            self._seen[key] = (seen[0], seen[1] + 1)
+            return False
+        if seen is not None and seen[1]:
+            record.msg = f"{record.msg} ({seen[1]} similar line(s) in the last {now - seen[0]:.0f}s not shown)"
+        if len(self._seen) > 10_000:
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        return True
+
+
+def quiet_repeats(window: float = 30.0) -> None:
+    """Install :class:`RepeatFilter` on every handler of the root logger."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RepeatFilter) for f in handler.filters):
+            handler.addFilter(RepeatFilter(window))
+
+
 class BoundedStopWorker(faust.Worker):
     def __init__(self, app: faust.App, *, stop_timeout: float, **kwargs: object) -> None:
         super().__init__(app, **kwargs)  # type: ignore[arg-type]  # faust's untyped **kwargs
         self.stop_timeout = stop_timeout
         self._watchdog: threading.Thread | None = None
+        quiet_repeats()
 
     def _schedule_shutdown(self, signum: signal.Signals) -> None:
         if self._watchdog is None:

@@ -52,3 +52,22 @@ def test_the_stop_watchdog_exits_the_process() -> None:
             "_exit_after(0.2, signal.SIGTERM); time.sleep(30)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=20)
     assert done.returncode == 70 and b"exiting now" in done.stderr
+
+
+def test_repeated_log_lines_are_cut_to_one_per_window() -> None:
+    import logging
+
+    from pipeline.stream.process import RepeatFilter
+
+    clock = Clock()
+    quiet = RepeatFilter(window=30, clock=clock)
+
+    def record(msg: str, name: str = "aiokafka.conn") -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, ("127.0.0.1:9092",), None)
+
+    assert quiet.filter(record('Unable connect to "%s"'))
+    assert not any(quiet.filter(record('Unable connect to "%s"')) for _ in range(2800))  # one second of them
+    assert quiet.filter(record("Another message %s"))  # other lines pass
+    clock.now += 31
+    later = record('Unable connect to "%s"')
+    assert quiet.filter(later) and "2800 similar line(s)" in later.getMessage()
