@@ -19,7 +19,11 @@ retries and crashes safe:
    One wait per batch that forwards anything, all messages at once. A
    redelivered batch re-sends them and the receiver drops the duplicate by its
    merge ID.
-3. **The table** last.
+3. **The table** last; the stage then waits until its changelog records are
+   in Kafka before the batch is acknowledged (``Stages.until_done``): table
+   recovery replays the changelog over a worker's local RocksDB, so a write
+   whose record a SIGKILL lost could otherwise be undone after its batch was
+   acknowledged.
 """
 
 from __future__ import annotations

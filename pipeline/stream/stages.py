@@ -122,6 +122,12 @@ class Stages:
         while True:
             try:
                 await work()
+                # The batch's table writes in Kafka before it is acknowledged: a worker's
+                # local RocksDB may hold writes whose changelog records a SIGKILL lost, and
+                # table recovery then replays older records over them. A batch that was
+                # acknowledged must never be undone that way (a cookie's deleted profile
+                # coming back after its hand-over, and merging twice).
+                await self.w.app.producer.flush()
                 self.w.health.recovered(stage)
                 return
             except asyncio.CancelledError:
