@@ -175,13 +175,16 @@ class Stages:
 
     # --- back-fill: new and changed groups over stored profiles ----------------
 
+    def owned_partitions(self) -> list[int]:
+        """The profile-stage partitions this worker owns now (those of the re-keying topic)."""
+        topic = self.w.by_subject.get_topic_name()
+        return sorted(tp.partition for tp in self.w.app.assignor.assigned_actives() if tp.topic == topic)
+
     async def request_sync(self) -> None:
         """Ask each partition this worker owns to catch up with the current definitions."""
-        w = self.w
-        for tp in w.app.assignor.assigned_actives():
-            if tp.topic == w.by_subject.get_topic_name():
-                await w.by_subject.send(key=SYNC_KEY, value=envelope.encode(envelope.Sync(tp.partition)), force=True,
-                                        partition=tp.partition)
+        for partition in self.owned_partitions():
+            await self.w.by_subject.send(key=SYNC_KEY, value=envelope.encode(envelope.Sync(partition)),
+                                         force=True, partition=partition)
 
     async def _backfill(self, event: "EventT", partition: int) -> None:
         w = self.w
@@ -253,8 +256,7 @@ class Stages:
     def rebuild_partition_index(self) -> None:
         """After recovery: which stored subject lives on which partition, and their re-checks."""
         w = self.w
-        owned = {tp.partition for tp in w.app.assignor.assigned_actives()
-                 if tp.topic == w.by_subject.get_topic_name()}
+        owned = set(self.owned_partitions())
         self.subjects_by_partition = {}
         for subject, value in w.profiles.items():
             partition = self.partitioner.of_subject(subject)
@@ -278,8 +280,7 @@ class Stages:
         w = self.w
         if not w.watcher.ready.is_set() or w.app.rebalancing:
             return
-        topic = w.by_subject.get_topic_name()
-        owned = sorted(tp.partition for tp in w.app.assignor.assigned_actives() if tp.topic == topic)
+        owned = self.owned_partitions()
         if not owned:
             return
         try:
@@ -297,8 +298,9 @@ class Stages:
             log.warning("partition %d: Redis has lost this partition's state (sentinel gone): "
                         "rebuilding it from the profile table (%s)", partition, request)
             w.metrics.redis_repairs.inc()
-            await delivered([await w.by_subject.send(key=b"__reconcile__", force=True, value=envelope.encode(
-                envelope.Reconcile(partition, request)), partition=partition)])
+            repair = envelope.encode(envelope.Reconcile(partition, request))
+            await delivered([await w.by_subject.send(key=b"__reconcile__", value=repair, force=True,
+                                                     partition=partition)])
             await w.redis.set(w.keys.sentinel(partition), request)
 
     # --- time -------------------------------------------------------------------
