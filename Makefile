@@ -60,7 +60,7 @@ bench: venv servers
 # Kafka restarts, each compared key by key with an uninterrupted run. Writes docs/reliability.md.
 # It stops and starts the local broker (kafka_restart): run it on its own. FAULTS_ARGS=--help for more.
 faults: venv servers
-	$(VENV)/bin/python -m faults --report $(FAULTS_ARGS)
+	$(VENV)/bin/python -m faults --report --runs 3 $(FAULTS_ARGS)
 
 # Stops the servers and removes their state and test caches; keeps the downloads
 # (var/m2, var/kafka/lib) and .venv. `make distclean` removes those too.

@@ -127,10 +127,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m faults", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
-    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument("--runs", type=int, default=1, help="repeat with seeds seed, seed+1, ...")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--produce-seconds", type=float, default=60.0,
+    parser.add_argument("--produce-seconds", type=float, default=40.0,
                         help="how long the paced storefront takes to send the events in a fault case")
     parser.add_argument("--report", action="store_true", help="write the table into docs/reliability.md")
     parser.add_argument("--keep", action="store_true", help="keep every run's topics and keys")
