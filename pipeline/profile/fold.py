@@ -359,6 +359,13 @@ def merge(customer: Profile, visitor: Profile, policy: ProfilePolicy, merge_id: 
         return False
     if visitor.newest_day is None:
         return False  # nothing was ever folded into the visitor
+    if visitor.seen and all(hashes <= customer.seen.get(day, set()) for day, hashes in visitor.seen.items()):
+        # Every event of the visitor is already counted here: the same cookie content
+        # merged before under another login's merge ID (a failover can replay a cookie's
+        # profile that a lost table write had already handed over). Counting it again
+        # would double it; remember the merge ID so the answer stays the same.
+        customer.seen.setdefault(customer.newest_day, set()).add(marker)
+        return True
 
     if customer.newest_day is None or visitor.newest_day > customer.newest_day:
         customer.newest_day = visitor.newest_day

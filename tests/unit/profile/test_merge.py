@@ -81,6 +81,22 @@ def test_a_merge_happens_once_per_merge_id() -> None:
     assert customer.count("viewed", "product", "b") == 1
 
 
+def test_the_same_cookie_content_merged_again_under_another_merge_id_counts_once() -> None:
+    """A failover can replay a cookie profile whose hand-over was already applied: counted once."""
+    policy = ProfilePolicy()
+    customer = fold_all(new_profile("c:42"), [signup()], policy)
+    visitor = fold_all(new_profile("v:vis-1"), [view("Stressless"), order(order_id="o-9")], policy)
+    assert merge(customer, visitor, policy, "login-1") is True
+    counted = copy.deepcopy(customer.behaviour), customer.orders.count
+    assert merge(customer, visitor, policy, "login-2") is True  # answered, remembered, not counted
+    assert (customer.behaviour, customer.orders.count) == counted
+    assert merge(customer, visitor, policy, "login-2") is False
+    # a cookie with anything new is merged as usual
+    more = fold_all(new_profile("v:vis-2"), [view("Sony")], policy)
+    assert merge(customer, more, policy, "login-3") is True
+    assert customer.count("viewed", "product", "sony") == 1
+
+
 def test_merging_an_empty_visitor_does_nothing() -> None:
     policy = ProfilePolicy()
     customer = fold_all(new_profile("c:42"), [view(customer_id="42")], policy)
