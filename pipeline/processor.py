@@ -264,6 +264,7 @@ class SubjectProcessor:
 
     def on_merge_in(self, profile: Profile | None, next_check: int | None, subject: str,
                     message: MergeIn, now: datetime) -> Result:
+        new_subject = profile is None
         profile = profile or new_profile(subject)
         merged = message.profile is not None and merge(
             profile, decode(message.profile), self.policy, message.merge_id)
@@ -271,7 +272,9 @@ class SubjectProcessor:
         # a group the customer joins before the cookie's own next event must reach its mirror.
         add_visitor(profile, split_visitor(message.visitor), self.policy)
         today = self.policy.day_of(now)
-        groups = self.registry.groups.values() if merged else ()
+        # A customer whose first message is a merge is new: it belongs to whatever an empty
+        # profile matches (registered = yes...) whichever message arrives first.
+        groups = self.registry.groups.values() if merged or new_subject else ()
         new, next_day = self._evaluate(profile, groups, today, next_check)
         return self._result(profile, new, next_day, reset_mirrors=(message.visitor,))
 

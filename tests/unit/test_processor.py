@@ -99,6 +99,14 @@ def test_a_cookie_without_profile_mirrors_every_group_its_customer_joins_after_t
     assert "12" in joined.joined and "v:v9" in joined.mirrors  # SADD 12 reaches the cookie's mirror
 
 
+def test_a_customer_whose_first_message_is_an_empty_merge_joins_what_a_new_customer_joins() -> None:
+    """The login's merge and the login event reach the customer in either order: same groups."""
+    first_merge = P.on_merge_in(None, None, "c:c7", MergeIn("v:v9", "m", None), NOW)
+    first_event = P.on_event(None, None, "c:c7", event("identify", customer_id="c7", visitor_id="v9"), NOW)
+    assert first_merge.profile is not None and first_event.profile is not None
+    assert first_merge.profile.groups == first_event.profile.groups and "20" in first_merge.joined
+
+
 def test_merge_moves_guest_memberships_to_the_customer_once() -> None:
     guest = P.on_event(None, None, "v:v1", view(at("19/11/2025")), NOW).profile
     message = P.on_handover(guest, "v:v1", Handover("c:c1", "login-1")).outgoing[0][1]
