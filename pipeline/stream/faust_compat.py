@@ -24,7 +24,8 @@ rebalance: a whole fetch of up to 500 records skipped per partition, from table
 recovery pausing and resuming the stream partitions), and ``_new_offset`` then
 commits through the jump. :func:`getmany_rewinding` holds such a record back
 and seeks the partition to the first missing offset, so they are read, in
-order, by the next fetch.
+order, by a later fetch; only offsets the broker no longer has (below the log
+start, after retention) are let go.
 
 **No commit through a gap.** Faust's consumer treats a jump in the offsets it
 fetched (``Consumer._add_gap`` in ``_drain_messages``) as a gap, and
@@ -111,7 +112,7 @@ async def add_gap_never_as_processed(self: Consumer, tp: Any, offset_from: int, 
     skipped offsets are never committed as processed."""
     real = self.__dict__.get("_cg_real_gaps", set())
     if (tp, offset_from) in real:
-        real.discard((tp, offset_from))
+        real.difference_update({(tp, offset_from), (tp, offset_from - 1), (tp, offset_from + 1)})
         await UPSTREAM_ADD_GAP(self, tp, offset_from, offset_to)
         return
     log.warning("%s[%d]: the consumer skipped offsets %d-%d without handing them to a stream; they are "
@@ -129,30 +130,38 @@ async def getmany_rewinding(self: Consumer, timeout: float) -> AsyncIterator[tup
     between were fetched and dropped: it is held back, the partition is sought
     back to the first missing offset (``seek`` also resets ``_read_offset``), and
     the rest of this fetch for that partition is held back too; the next fetch
-    reads them in order. If the rewind lands on the very same record again, the
-    offsets before it are not in the log (retention, transaction markers): it
-    is let through and Faust records the gap, as upstream would.
+    reads them in order, however often Faust drops them again. The only jump let
+    through is one the broker confirms: the missing offsets are below the
+    partition's log start (retention deleted them), and Faust then records it
+    as a gap, as upstream would.
     """
-    rewound: dict[Any, int] = self.__dict__.setdefault("_cg_rewound", {})  # tp -> record that jumped
     holding: set[Any] = set()
+    # tp -> (the read offset we left, the next offset due): Faust's _read_offset holds the last
+    # offset handed on, or after a seek the next one to read; this tells the two apart.
+    tracked: dict[Any, tuple[int, int]] = self.__dict__.setdefault("_cg_tracked", {})
     async for tp, message in UPSTREAM_GETMANY(self, timeout):
         if tp in holding:
             continue
-        last = self._read_offset.get(tp)
+        read = self._read_offset.get(tp)
+        known = tracked.get(tp)
+        due = None if read is None else known[1] if known is not None and known[0] == read else read
         offset = message.offset
-        if last is not None and offset > last + 1 and self.app.topics.acks_enabled_for(tp.topic):
-            if rewound.get(tp) != offset:
-                rewound[tp] = offset
+        if due is not None and offset > due and self.app.topics.acks_enabled_for(tp.topic):
+            start = (await self.earliest_offsets(tp)).get(tp)
+            if start is None or start <= due:
                 holding.add(tp)
                 log.warning("%s[%d]: offsets %d-%d were fetched but not handed to a stream; reading them "
-                            "again", tp.topic, tp.partition, last + 1, offset - 1)
+                            "again", tp.topic, tp.partition, due, offset - 1)
                 for listener in gap_listeners:
-                    listener(tp.topic, tp.partition, last + 1, offset - 1)
-                await self.seek(tp, last + 1)
+                    listener(tp.topic, tp.partition, due, offset - 1)
+                await self.seek(tp, due)
+                if due:
+                    tracked[tp] = (due, due)
                 continue
-            log.warning("%s[%d]: offsets %d-%d are not in the log (retention or transaction markers): "
-                        "going on from %d", tp.topic, tp.partition, last + 1, offset - 1, offset)
-            self.__dict__.setdefault("_cg_real_gaps", set()).add((tp, last + 1))
+            log.warning("%s[%d]: offsets %d-%d are gone from the log (retention): going on from %d",
+                        tp.topic, tp.partition, due, start - 1, offset)
+            self.__dict__.setdefault("_cg_real_gaps", set()).update({(tp, due), (tp, due + 1)})
+        tracked[tp] = (offset, offset + 1)  # _drain_messages sets _read_offset to it next
         yield tp, message
 
 
