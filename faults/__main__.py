@@ -75,15 +75,16 @@ async def main(args: argparse.Namespace) -> int:
                 outcome = "identical"
                 try:
                     await CASES[name](ctx, run)
-                    target = getattr(run, "redis_override", redis)
+                    target = run.redis or redis
                     _, outcome = await _converged(run, target, expected, 180 if name == "redis_restart" else 15)
                 except RunFailed as exc:
                     outcome = f"run failed: {exc}"
                 finally:
                     run.stop()
-                    server = getattr(run, "private_redis", None)
-                    if server is not None:
-                        server.stop()
+                    if run.redis is not None:
+                        await run.redis.aclose()
+                    if run.private_redis is not None:
+                        run.private_redis.stop()
                 seconds = time.monotonic() - started
                 ok = outcome == "identical"
                 failed |= not ok

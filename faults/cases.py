@@ -122,11 +122,11 @@ async def redis_restart(ctx: Context, run: Run) -> None:
         ctx.note("redis_restart: Redis started again, empty")
         await producing
         await run.wait_done()
-        run.redis_override = Redis.from_url(server.url)  # type: ignore[attr-defined]
+        run.redis = Redis.from_url(server.url)
     except BaseException:
         server.stop()
         raise
-    run.private_redis = server  # type: ignore[attr-defined]
+    run.private_redis = server
 
 
 async def kafka_restart(ctx: Context, run: Run) -> None:

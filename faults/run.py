@@ -14,6 +14,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -40,6 +41,9 @@ class Run:
     settings: Settings
     root: Path
     workers: dict[str, WorkerProcess] = field(default_factory=dict)
+    stopped: set[str] = field(default_factory=set)  # workers the case killed or stopped on purpose
+    redis: Redis | None = None  # the run's own Redis, when the case brings one (else the shared one)
+    private_redis: Any = None  # its server, stopped when the run ends
 
     @classmethod
     def create(cls, base: Settings, name: str, root: Path, **update: object) -> "Run":
@@ -70,6 +74,7 @@ class Run:
         process = WorkerProcess(settings, self.root / f"{name}.log")
         process.start()
         self.workers[name] = process
+        self.stopped.discard(name)
         return process
 
     async def produce(self, records: list[Record], *, chunk: int = 500, pause: float = 0.0) -> None:
@@ -160,29 +165,28 @@ class Run:
     def check_workers(self) -> None:
         """A worker that died by itself (not killed by the case) fails the run."""
         for name, process in self.workers.items():
-            if getattr(process, "expected_dead", False) or process.alive():
+            if name in self.stopped or process.alive():
                 continue
             raise RunFailed(f"worker {name} exited by itself ({process.proc.returncode if process.proc else None});"
                             f" log: {process.log_path}")
 
     def kill(self, name: str) -> None:
         process = self.workers[name]
-        process.expected_dead = True  # type: ignore[attr-defined]
+        self.stopped.add(name)
         assert process.proc is not None
         process.proc.kill()
         process.proc.wait(30)
 
     def restart(self, name: str) -> WorkerProcess:
-        process = self.worker(name)
-        return process
+        return self.worker(name)
 
     async def snapshot(self, redis: Redis) -> Snapshot:
         return await snapshot(redis, self.settings.redis_prefix)
 
     def stop(self) -> None:
-        for process in self.workers.values():
+        for name, process in self.workers.items():
             if process.alive():
-                process.expected_dead = True  # type: ignore[attr-defined]
+                self.stopped.add(name)
                 process.stop(timeout=float(self.settings.shutdown_timeout_seconds) + 15)
 
     async def cleanup(self, redis: Redis) -> None:
