@@ -35,9 +35,8 @@ topics are neither, so a jump there means Faust fetched messages it never
 handed to a stream (it drops the rest of a fetch when flow stops or the group
 generation changes mid-fetch). Recording them as done would commit unprocessed
 messages. The override records nothing: the offsets stay unacknowledged, the
-commit waits below them until they are read again (a rebalance seeks back to
-the committed offset), and every such jump is logged and counted
-(``cg_offset_gaps_total``) and shows in ``/healthz``. The events topic must
+commit waits below them, the next fetch seeks back to them, and every such
+jump is logged and counted (``cg_offset_gaps_total``). The events topic must
 therefore not be written with Kafka transactions.
 
 Here ``put()`` remembers each message and ``flush()`` returns only once the
@@ -120,6 +119,10 @@ async def add_gap_never_as_processed(self: Consumer, tp: Any, offset_from: int, 
                 offset_to)
     for listener in gap_listeners:
         listener(tp.topic, tp.partition, offset_from, offset_to)
+    # Read them again: the next getmany seeks back (not now: _drain_messages is about to set
+    # the read offset to the record after the gap, which would make it drop the re-read ones).
+    pending: dict[Any, int] = self.__dict__.setdefault("_cg_rewind", {})
+    pending[tp] = min(offset_from, pending.get(tp, offset_from))
 
 
 async def getmany_rewinding(self: Consumer, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
@@ -139,6 +142,12 @@ async def getmany_rewinding(self: Consumer, timeout: float) -> AsyncIterator[tup
     # tp -> (the read offset we left, the next offset due): Faust's _read_offset holds the last
     # offset handed on, or after a seek the next one to read; this tells the two apart.
     tracked: dict[Any, tuple[int, int]] = self.__dict__.setdefault("_cg_tracked", {})
+    pending: dict[Any, int] = self.__dict__.setdefault("_cg_rewind", {})
+    for tp, first in list(pending.items()):  # gaps _drain_messages saw: read them again first
+        del pending[tp]
+        if tp in self.assignment():
+            await self.seek(tp, first)
+            tracked[tp] = (first, first)
     async for tp, message in UPSTREAM_GETMANY(self, timeout):
         if tp in holding:
             continue

@@ -14,6 +14,7 @@ from pipeline.stream import faust_compat
 
 async def test_a_gap_is_reported_never_recorded_as_processed() -> None:
     consumer = SimpleNamespace(_gap=defaultdict(IntervalTree), _committed_offset=defaultdict(lambda: None))
+    # (the next getmany seeks back to it: see test_a_gap_seen_by_faust_is_read_again)
     seen: list[tuple[str, int, int, int]] = []
     faust_compat.gap_listeners.append(lambda *gap: seen.append(gap))
     try:
@@ -103,6 +104,16 @@ async def test_offsets_gone_from_the_log_are_let_go() -> None:
     consumer = _Consumer({a: 10}, [(a, 30)], log_start=30)  # retention deleted 10-29
     assert await _rewinding(consumer) == [(a, 30)] and consumer.seeks == []
     assert (a, 10) in consumer._cg_real_gaps  # noqa: SLF001 - Faust may record this gap
+
+
+async def test_a_gap_seen_by_faust_is_read_again_by_the_next_fetch() -> None:
+    a = TP("cg.events", 0)
+    consumer = _Consumer({a: 1809}, [])
+    consumer.assignment = lambda: {a}  # type: ignore[attr-defined]
+    await faust_compat.add_gap_never_as_processed(consumer, a, 1451, 1810)  # type: ignore[arg-type]
+    consumer.fetch = [(a, 1451), (a, 1452)]
+    assert await _rewinding(consumer) == [(a, 1451), (a, 1452)]
+    assert consumer.seeks == [(a, 1451)]
 
 
 def test_install_overrides_replaces_the_four_methods() -> None:
