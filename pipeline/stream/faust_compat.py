@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from contextlib import contextmanager
 from typing import Any, AsyncIterator, Callable, Iterator
@@ -58,12 +59,15 @@ from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 from faust.types import EventT
 from faust.types.tuples import FutureMessage
+from faust.utils.functional import consecutive_numbers
 
 log = logging.getLogger(__name__)
 UPSTREAM_FLUSH = ProducerBuffer.flush  # kept for the reproduction in tests/integration
 UPSTREAM_PUT = ProducerBuffer.put
 UPSTREAM_ADD_GAP = Consumer._add_gap
 UPSTREAM_GETMANY = Consumer.getmany
+#: How long an unacknowledged offset may block commits before it is read again.
+HOLE_SECONDS = 10.0
 #: Called with (topic, partition, first, last) for every gap the consumer saw (metrics, health).
 gap_listeners: list[Callable[[str, int, int, int], None]] = []
 
@@ -143,6 +147,13 @@ async def getmany_rewinding(self: Consumer, timeout: float) -> AsyncIterator[tup
     # offset handed on, or after a seek the next one to read; this tells the two apart.
     tracked: dict[Any, tuple[int, int]] = self.__dict__.setdefault("_cg_tracked", {})
     pending: dict[Any, int] = self.__dict__.setdefault("_cg_rewind", {})
+    holes: dict[Any, tuple[int, float]] = self.__dict__.setdefault("_cg_holes", {})
+    for tp, (committed, since) in list(holes.items()):  # an offset never acknowledged: read it again
+        if time.monotonic() - since >= HOLE_SECONDS and self._committed_offset.get(tp) == committed:
+            del holes[tp]
+            log.warning("%s[%d]: offset %d was never acknowledged; reading from it again", tp.topic,
+                        tp.partition, committed)
+            pending[tp] = min(committed, pending.get(tp, committed))
     for tp, first in list(pending.items()):  # gaps _drain_messages saw: read them again first
         del pending[tp]
         if tp in self.assignment():
@@ -174,9 +185,44 @@ async def getmany_rewinding(self: Consumer, timeout: float) -> AsyncIterator[tup
         yield tp, message
 
 
+def new_offset_no_hole(self: Consumer, tp: Any) -> int | None:
+    """``Consumer._new_offset`` that never commits past an offset that was not acknowledged.
+
+    Upstream returns None only when the lowest acknowledged offset is more than
+    one past the committed one (``min(acked) - committed > 1``), while the
+    committed offset is the next one to consume: with ``committed = N`` and
+    ``acked = [N+1, N+2]`` it commits N+3, past message N, which was never
+    acknowledged (a record whose delivery a rebalance abandoned). Here the
+    acknowledged run must start at the committed offset; gaps are added as
+    upstream (only real ones are recorded, :func:`add_gap_never_as_processed`).
+    """
+    acked = self._acked[tp]
+    if not acked:
+        return None
+    gap_for_tp = self._gap[tp]
+    if gap_for_tp:
+        max_offset = max(acked)
+        candidates = sorted(gap_for_tp.overlap(0, max_offset), key=lambda x: x.begin)
+        if candidates:
+            filled = [o for entry in candidates for o in range(entry.begin, entry.end)]
+            acked.extend(filled)
+            gap_for_tp.chop(0, max(filled[-1], max_offset + 1))
+    acked.sort()
+    committed = self._committed_offset[tp]
+    if committed is not None and acked[0] > committed:
+        self.__dict__.setdefault("_cg_holes", {}).setdefault(tp, (committed, time.monotonic()))
+        return None
+    self.__dict__.get("_cg_holes", {}).pop(tp, None)
+    batch = next(consecutive_numbers(acked))
+    acked[: len(batch)] = []
+    self._acked_index[tp].difference_update(batch)
+    return int(batch[-1]) + 1
+
+
 def install_overrides() -> None:
     """Apply the overrides above (idempotent); the worker calls it before it builds its app."""
     Consumer.getmany = getmany_rewinding  # type: ignore[method-assign]
+    Consumer._new_offset = new_offset_no_hole  # type: ignore[method-assign]
     Consumer._add_gap = add_gap_never_as_processed  # type: ignore[method-assign]
     ProducerBuffer.put = put_tracked  # type: ignore[method-assign]  # the upstream fix, with flush
     ProducerBuffer.flush = flush_until_empty  # type: ignore[method-assign]

@@ -116,12 +116,28 @@ async def test_a_gap_seen_by_faust_is_read_again_by_the_next_fetch() -> None:
     assert consumer.seeks == [(a, 1451)]
 
 
-def test_install_overrides_replaces_the_four_methods() -> None:
+def test_install_overrides_replaces_the_methods() -> None:
     from faust.transport.consumer import Consumer
     from faust.transport.producer import ProducerBuffer
 
     faust_compat.install_overrides()
     assert Consumer._add_gap is faust_compat.add_gap_never_as_processed  # noqa: SLF001
     assert Consumer.getmany is faust_compat.getmany_rewinding
+    assert Consumer._new_offset is faust_compat.new_offset_no_hole  # noqa: SLF001
     assert ProducerBuffer.flush is faust_compat.flush_until_empty
     assert ProducerBuffer.put is faust_compat.put_tracked
+
+
+def test_no_commit_past_an_offset_that_was_never_acknowledged() -> None:
+    a = TP("cg.events", 0)
+
+    def consumer(acked: list[int], committed: int | None) -> SimpleNamespace:
+        return SimpleNamespace(_acked={a: list(acked)}, _acked_index=defaultdict(set, {a: set(acked)}),
+                               _gap=defaultdict(IntervalTree), _committed_offset={a: committed})
+
+    # upstream commits 103 here, past message 100 (its callback was abandoned, it was never acked)
+    holed = consumer([101, 102], 100)
+    assert faust_compat.new_offset_no_hole(holed, a) is None  # type: ignore[arg-type]
+    assert a in holed._cg_holes  # noqa: SLF001 - getmany reads offset 100 again after HOLE_SECONDS
+    assert faust_compat.new_offset_no_hole(consumer([100, 101, 102, 105], 100), a) == 103  # type: ignore[arg-type]
+    assert faust_compat.new_offset_no_hole(consumer([7, 8], None), a) == 9  # type: ignore[arg-type]
