@@ -8,7 +8,7 @@ Pure Python: no Kafka, Redis or clock, so every property is testable.
 """
 
 from pipeline.profile.codec import CODEC_VERSION, ProfileDecodeError, decode, encode
-from pipeline.profile.fold import add_visitor, behaviour_rows, cutoff_day, fold, merge, merge_hash, prune
+from pipeline.profile.fold import add_visitor, behaviour_rows, counted, cutoff_day, fold, merge, merge_hash, prune
 from pipeline.profile.model import (
     ACTIONS,
     DIMENSIONS,
@@ -30,6 +30,7 @@ from pipeline.profile.policy import ProfilePolicy, minor_digits, to_minor
 
 __all__ = [
     "add_visitor",
+    "counted",
     "ACTIONS",
     "CODEC_VERSION",
     "DIMENSIONS",

@@ -302,6 +302,13 @@ def _registers(profile: Profile, event: Event, at: datetime, policy: ProfilePoli
 # --- fold -------------------------------------------------------------------------
 
 
+def counted(profile: Profile, event: Event, policy: ProfilePolicy) -> bool:
+    """True when ``event`` is already counted in ``profile`` (its dedupe remembers it)."""
+    if behaviour_rows(event) is None:
+        return False
+    return id_hash(event.event_id) in profile.seen.get(policy.day_of(_utc(event.occurred_at)), ())
+
+
 def fold(profile: Profile, event: Event, policy: ProfilePolicy) -> bool:
     """Fold one event into ``profile`` in place; True if the profile changed.
 

@@ -86,7 +86,7 @@ class Ingest:
                     await work.handle(f"v:{visitor}", routing.handover, event)
                 if routing.subject == f"v:{visitor}":
                     await work.handle(routing.subject, parsed, event)
-                else:
+                elif parsed.customer_id or not stages.in_cookie_profile(visitor, parsed, event):
                     forward.append((routing.subject, raw))
                 if routing.link:
                     links[visitor] = (routing.link, event)

@@ -19,7 +19,8 @@ import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from pipeline.processor import SubjectProcessor, peek_next_check
+from pipeline.processor import SubjectProcessor, peek_next_check, unpack
+from pipeline.profile import counted
 from pipeline.stream import envelope, reconcile
 from pipeline.stream.dead_letter import record
 from pipeline.stream.delivery import delivered
@@ -27,7 +28,8 @@ from pipeline.stream.faust_compat import event_context
 from pipeline.stream.ingest import Ingest
 from pipeline.stream.partitioning import SubjectPartitioner
 from pipeline.stream.profile_batch import ProfileBatch
-from schemas.decode import EventRejected
+from schemas.decode import EventRejected, decode_event
+from schemas.events import Event
 
 if TYPE_CHECKING:
     from faust.types import EventT, StreamT
@@ -90,12 +92,26 @@ class Stages:
                     with event_context(event):
                         linked = self.w.identity.get(subject[2:])
                     if linked:
-                        work.forward_event(f"c:{linked}", message)
+                        if not self.in_cookie_profile(subject[2:], decode_event(message), event):
+                            work.forward_event(f"c:{linked}", message)
                         continue
                 await work.handle(subject, message, event)  # type: ignore[arg-type]
             await work.commit()
 
     # --- what the stages share -------------------------------------------------------
+
+    def in_cookie_profile(self, visitor: str, event: Event, context: "EventT") -> bool:
+        """True when an anonymous event is already counted in its cookie's stored profile.
+
+        Such an event goes to the customer with the cookie's hand-over; sent on by
+        itself as well (it is read again after a crash or a rewind, once the cookie is
+        linked) it could reach the customer before the hand-over and be counted twice.
+        """
+        with event_context(context):
+            stored = self.w.profiles.get(f"v:{visitor}")
+        if stored is None:
+            return False
+        return counted(unpack(stored)[0], event, self.w.policy)
 
     async def send_to_subject(self, subject: str, value: bytes) -> "FutureMessage":
         """On the re-keying topic, to the partition that owns ``subject``."""
