@@ -115,3 +115,14 @@ def test_merge_prunes_visitor_history_outside_the_customers_window() -> None:
     assert customer.orders.count == 1  # the ledger is lifetime
     assert customer.last_seen == T0 + timedelta(days=50)
     assert customer.visitor_ids == {"vis-1"}
+
+
+def test_counted_tells_whether_a_profile_already_holds_an_event() -> None:
+    from pipeline.profile import counted
+
+    policy = ProfilePolicy()
+    seen = view("Stressless")
+    cookie = fold_all(new_profile("v:vis-1"), [seen], policy)
+    assert counted(cookie, seen, policy)
+    assert not counted(cookie, view("Stressless"), policy)  # another event ID
+    assert not counted(cookie, signup(), policy)  # registers are not behaviour: never "counted"
