@@ -92,7 +92,7 @@ class Stages:
                     with event_context(event):
                         linked = self.w.identity.get(subject[2:])
                     if linked:
-                        if not self.in_cookie_profile(subject[2:], decode_event(message), event):
+                        if not self.in_cookie_profile(subject[2:], message, event):
                             work.forward_event(f"c:{linked}", message)
                         continue
                 await work.handle(subject, message, event)  # type: ignore[arg-type]
@@ -100,7 +100,7 @@ class Stages:
 
     # --- what the stages share -------------------------------------------------------
 
-    def in_cookie_profile(self, visitor: str, event: Event, context: "EventT") -> bool:
+    def in_cookie_profile(self, visitor: str, event: Event | bytes, context: "EventT") -> bool:
         """True when an anonymous event is already counted in its cookie's stored profile.
 
         Such an event goes to the customer with the cookie's hand-over; sent on by
@@ -109,9 +109,10 @@ class Stages:
         """
         with event_context(context):
             stored = self.w.profiles.get(f"v:{visitor}")
-        if stored is None:
+        if stored is None:  # the usual case once the hand-over is done: no decoding at all
             return False
-        return counted(unpack(stored)[0], event, self.w.policy)
+        parsed = decode_event(event) if isinstance(event, bytes) else event
+        return counted(unpack(stored)[0], parsed, self.w.policy)
 
     async def send_to_subject(self, subject: str, value: bytes) -> "FutureMessage":
         """On the re-keying topic, to the partition that owns ``subject``."""
