@@ -65,16 +65,23 @@ async def find_stale(
     stored_groups: dict[str, set[str]],
     stats: ReconcileStats,
 ) -> None:
-    """Stage removals of whatever in Redis belongs to ``partition`` but no profile explains."""
+    """Stage removals of whatever in Redis belongs to ``partition`` but no profile explains.
+
+    SCAN may return one key (and SSCAN one member) more than once while Redis
+    rehashes, so each is judged once: the counts in the report stay exact.
+    """
+    seen: set[str] = set()
     async for raw_key in redis.scan_iter(match=keys.subject_pattern(), count=SCAN_COUNT):
         key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
         subject = keys.parse_subject_key(key)
-        if partition_of(subject) != partition or subject in stored_groups:
+        if partition_of(subject) != partition or subject in stored_groups or key in seen:
             continue
         if subject.startswith("v:") and await redis.exists(keys.link(subject)):
             continue  # a cookie mirroring a customer: that customer's partition rewrites it
+        seen.add(key)
         stats.commands.append(("DEL", key))
         stats.stale_subject_keys += 1
+    stale: set[tuple[str, str]] = set()
     async for raw_key in redis.scan_iter(match=keys.members_pattern(), count=SCAN_COUNT):
         key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
         group_id, anonymous = keys.parse_members_key(key)
@@ -83,7 +90,8 @@ async def find_stale(
             subject = f"{'v' if anonymous else 'c'}:{member}"
             if partition_of(subject) != partition:
                 continue
-            if group_id not in stored_groups.get(subject, ()):
+            if group_id not in stored_groups.get(subject, ()) and (key, member) not in stale:
+                stale.add((key, member))
                 stats.commands.append(("SREM", key, member))
                 stats.stale_members += 1
 
