@@ -148,8 +148,13 @@ async def getmany_rewinding(self: Consumer, timeout: float) -> AsyncIterator[tup
     tracked: dict[Any, tuple[int, int]] = self.__dict__.setdefault("_cg_tracked", {})
     pending: dict[Any, int] = self.__dict__.setdefault("_cg_rewind", {})
     holes: dict[Any, tuple[int, float]] = self.__dict__.setdefault("_cg_holes", {})
+    log_start: dict[Any, int] = self.__dict__.setdefault("_cg_log_start", {})
+    unknown = [tp for tp in self.assignment() if tp not in log_start and self.app.topics.acks_enabled_for(tp.topic)]
+    if unknown:  # where a partition with nothing committed begins (new_offset_no_hole needs it)
+        log_start.update({tp: offset for tp, offset in (await self.earliest_offsets(*unknown)).items()
+                          if offset is not None})
     for tp, (committed, since) in list(holes.items()):  # an offset never acknowledged: read it again
-        if time.monotonic() - since >= HOLE_SECONDS and self._committed_offset.get(tp) == committed:
+        if time.monotonic() - since >= HOLE_SECONDS and self._committed_offset.get(tp) in (committed, None):
             del holes[tp]
             log.warning("%s[%d]: offset %d was never acknowledged; reading from it again", tp.topic,
                         tp.partition, committed)
@@ -192,9 +197,12 @@ def new_offset_no_hole(self: Consumer, tp: Any) -> int | None:
     one past the committed one (``min(acked) - committed > 1``), while the
     committed offset is the next one to consume: with ``committed = N`` and
     ``acked = [N+1, N+2]`` it commits N+3, past message N, which was never
-    acknowledged (a record whose delivery a rebalance abandoned). Here the
-    acknowledged run must start at the committed offset; gaps are added as
-    upstream (only real ones are recorded, :func:`add_gap_never_as_processed`).
+    acknowledged (a record whose delivery a rebalance abandoned). With nothing
+    committed yet it commits any run at all: acked ``[7, 8]`` commits 9, past
+    offsets 0-6. Here the acknowledged run must start at the committed offset,
+    or, before the first commit, at the partition's log start (asked once per
+    partition by :func:`getmany_rewinding`); gaps are added as upstream (only
+    real ones are recorded, :func:`add_gap_never_as_processed`).
     """
     acked = self._acked[tp]
     if not acked:
@@ -209,7 +217,11 @@ def new_offset_no_hole(self: Consumer, tp: Any) -> int | None:
             gap_for_tp.chop(0, max(filled[-1], max_offset + 1))
     acked.sort()
     committed = self._committed_offset[tp]
-    if committed is not None and acked[0] > committed:
+    if committed is None:  # nothing committed yet (or offset 0): the run must start at the log start
+        committed = self.__dict__.get("_cg_log_start", {}).get(tp)
+        if committed is None:
+            return None  # not known yet: getmany_rewinding asks the broker before the next fetch
+    if acked[0] > committed:
         self.__dict__.setdefault("_cg_holes", {}).setdefault(tp, (committed, time.monotonic()))
         return None
     self.__dict__.get("_cg_holes", {}).pop(tp, None)

@@ -52,6 +52,10 @@ class _Consumer:
         self.fetch = fetch
         self.app = SimpleNamespace(topics=_Topics())
         self.seeks: list[tuple[TP, int]] = []
+        self._committed_offset: dict[TP, int | None] = {}
+
+    def assignment(self) -> set[TP]:
+        return set(self._read_offset) | {tp for tp, _ in self.fetch}
 
     async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
         return dict.fromkeys(tps, self.log_start)
@@ -104,6 +108,7 @@ async def test_offsets_gone_from_the_log_are_let_go() -> None:
     consumer = _Consumer({a: 10}, [(a, 30)], log_start=30)  # retention deleted 10-29
     assert await _rewinding(consumer) == [(a, 30)] and consumer.seeks == []
     assert (a, 10) in consumer._cg_real_gaps  # noqa: SLF001 - Faust may record this gap
+    assert consumer._cg_log_start == {a: 30}  # noqa: SLF001 - where new_offset_no_hole's first run must start
 
 
 async def test_a_gap_seen_by_faust_is_read_again_by_the_next_fetch() -> None:
@@ -140,4 +145,12 @@ def test_no_commit_past_an_offset_that_was_never_acknowledged() -> None:
     assert faust_compat.new_offset_no_hole(holed, a) is None  # type: ignore[arg-type]
     assert a in holed._cg_holes  # noqa: SLF001 - getmany reads offset 100 again after HOLE_SECONDS
     assert faust_compat.new_offset_no_hole(consumer([100, 101, 102, 105], 100), a) == 103  # type: ignore[arg-type]
-    assert faust_compat.new_offset_no_hole(consumer([7, 8], None), a) == 9  # type: ignore[arg-type]
+    # nothing committed yet: the run must start at the log start, asked of the broker by getmany
+    fresh = consumer([7, 8], None)
+    assert faust_compat.new_offset_no_hole(fresh, a) is None  # type: ignore[arg-type]  # start not known yet
+    fresh._cg_log_start = {a: 0}  # noqa: SLF001
+    assert faust_compat.new_offset_no_hole(fresh, a) is None  # type: ignore[arg-type]  # upstream: 9, past 0-6
+    assert fresh._cg_holes[a][0] == 0  # noqa: SLF001 - read again from the log start
+    started = consumer([7, 8], None)
+    started._cg_log_start = {a: 7}  # noqa: SLF001 - retention removed 0-6
+    assert faust_compat.new_offset_no_hole(started, a) == 9  # type: ignore[arg-type]
