@@ -55,7 +55,7 @@ from contextlib import contextmanager
 from typing import Any, AsyncIterator, Callable, Iterator
 
 from faust.streams import _current_event
-from faust.transport.consumer import Consumer
+from faust.transport.consumer import CONSUMER_FETCHING, Consumer
 from faust.transport.producer import ProducerBuffer
 from faust.types import EventT
 from faust.types.tuples import FutureMessage
@@ -66,6 +66,7 @@ UPSTREAM_FLUSH = ProducerBuffer.flush  # kept for the reproduction in tests/inte
 UPSTREAM_PUT = ProducerBuffer.put
 UPSTREAM_ADD_GAP = Consumer._add_gap
 UPSTREAM_GETMANY = Consumer.getmany
+UPSTREAM_DRAIN = Consumer._drain_messages
 #: How long an unacknowledged offset may block commits before it is read again.
 HOLE_SECONDS = 10.0
 #: Called with (topic, partition, first, last) for every gap the consumer saw (metrics, health).
@@ -231,8 +232,75 @@ def new_offset_no_hole(self: Consumer, tp: Any) -> int | None:
     return int(batch[-1]) + 1
 
 
+async def drain_in_order(self: Consumer, fetcher: Any) -> None:
+    """``Consumer._drain_messages`` that hands each fetched message on whole, or not at all.
+
+    Upstream wraps every hand-on in ``wait_first(callback(message),
+    suspend_flow.wait())``: when a rebalance suspends the flow it abandons the
+    callback and still moves the read offset past the message, and it does so
+    for the rest of the fetch too, so records are skipped and later re-read out
+    of order. It also costs four futures per record (about 45% of Faust's CPU per
+    record, docs/benchmarks.md). Here a suspended flow stops the fetch *before*
+    a message is handed on; a message handed on across a rebalance (the
+    callback waited for the flow to resume) carries the old generation, which
+    the stream skips, so the read offset stays before it and the fetch ends.
+    Recovery then seeks every partition to its committed offset, as upstream.
+    """
+    callback = self.callback
+    consumer_should_stop = self._stopped.is_set
+    fetcher_should_stop = fetcher._stopped.is_set
+    read_offset = self._read_offset
+    suspended = self.suspend_flow.is_set
+    acks_enabled_for = self.app.topics.acks_enabled_for
+    app = self.app
+    since_yield = 0
+    try:
+        while not (consumer_should_stop() or fetcher_should_stop()):
+            self.diag.set_flag(CONSUMER_FETCHING)
+            fetch = self.getmany(timeout=1.0)
+            await asyncio.sleep(0)  # getmany can return at once, again and again
+            if not self.should_stop:
+                async for tp, message in fetch:
+                    since_yield += 1
+                    if since_yield > 100:
+                        await asyncio.sleep(0)
+                        since_yield = 0
+                    offset, last = message.offset, read_offset[tp]
+                    if last is not None and offset < last:
+                        continue  # before where a seek put the partition: read already
+                    if suspended():
+                        break  # a rebalance began: nothing more of this fetch is handed on
+                    if last and offset - last > 1 and acks_enabled_for(message.topic):
+                        await self._add_gap(tp, last + 1, offset)
+                    if self._commit_every is not None and self._n_acked >= self._commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    await callback(message)
+                    if message.generation_id != app.consumer_generation_id:
+                        break  # handed on across a rebalance: the stream skips it; read again
+                    read_offset[tp] = offset
+                await fetch.aclose()
+            self.diag.unset_flag(CONSUMER_FETCHING)
+    except self.consumer_stopped_errors:
+        if self.transport.app.should_stop:
+            log.info("Broker stopped consumer, shutting down...")
+            return
+        raise
+    except asyncio.CancelledError:
+        if self.transport.app.should_stop:
+            log.info("Consumer shutting down for user cancel.")
+            return
+        raise
+    except Exception as exc:
+        log.exception("Drain messages raised: %r", exc)
+        raise
+    finally:
+        self.diag.unset_flag(CONSUMER_FETCHING)
+
+
 def install_overrides() -> None:
     """Apply the overrides above (idempotent); the worker calls it before it builds its app."""
+    Consumer._drain_messages = drain_in_order  # type: ignore[method-assign]
     Consumer.getmany = getmany_rewinding  # type: ignore[method-assign]
     Consumer._new_offset = new_offset_no_hole  # type: ignore[method-assign]
     Consumer._add_gap = add_gap_never_as_processed  # type: ignore[method-assign]

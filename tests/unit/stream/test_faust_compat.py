@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from types import SimpleNamespace
 
@@ -127,6 +128,7 @@ def test_install_overrides_replaces_the_methods() -> None:
 
     faust_compat.install_overrides()
     assert Consumer._add_gap is faust_compat.add_gap_never_as_processed  # noqa: SLF001
+    assert Consumer._drain_messages is faust_compat.drain_in_order  # noqa: SLF001
     assert Consumer.getmany is faust_compat.getmany_rewinding
     assert Consumer._new_offset is faust_compat.new_offset_no_hole  # noqa: SLF001
     assert ProducerBuffer.flush is faust_compat.flush_until_empty
@@ -154,3 +156,69 @@ def test_no_commit_past_an_offset_that_was_never_acknowledged() -> None:
     started = consumer([7, 8], None)
     started._cg_log_start = {a: 7}  # noqa: SLF001 - retention removed 0-6
     assert faust_compat.new_offset_no_hole(started, a) == 9  # type: ignore[arg-type]
+
+
+class _Draining:
+    """What drain_in_order touches of Faust's consumer: one fetch, then the fetcher stops."""
+
+    consumer_stopped_errors = ()
+
+    def __init__(self, fetch: list[int], suspend_at: int | None = None, regenerate_at: int | None = None) -> None:
+        self.tp = TP("cg.events", 0)
+        self.fetch, self.suspend_at, self.regenerate_at = fetch, suspend_at, regenerate_at
+        self.app = SimpleNamespace(topics=_Topics(), consumer_generation_id=1, should_stop=False)
+        self.transport = SimpleNamespace(app=self.app)
+        self._read_offset: dict[TP, int | None] = defaultdict(lambda: None)
+        self._stopped, self._fetcher = asyncio.Event(), SimpleNamespace(_stopped=asyncio.Event())
+        self.suspend_flow = asyncio.Event()
+        self.diag = SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None)
+        self._commit_every, self._n_acked, self.should_stop = None, 0, False
+        self.handed: list[int] = []
+        self.gaps: list[tuple[int, int]] = []
+
+    async def getmany(self, timeout: float):  # type: ignore[no-untyped-def]
+        self._fetcher._stopped.set()  # noqa: SLF001 - one fetch only
+        for offset in self.fetch:
+            if offset == self.suspend_at:
+                self.suspend_flow.set()
+            yield self.tp, SimpleNamespace(offset=offset, topic=self.tp.topic, generation_id=1)
+
+    async def callback(self, message: SimpleNamespace) -> None:
+        self.handed.append(message.offset)
+        if message.offset == self.regenerate_at:  # the callback waited while a rebalance happened
+            self.app.consumer_generation_id = 2
+
+    async def _add_gap(self, tp: TP, first: int, last: int) -> None:
+        self.gaps.append((first, last))
+
+
+async def _drain(consumer: _Draining) -> None:
+    await faust_compat.drain_in_order(consumer, consumer._fetcher)  # type: ignore[arg-type]  # noqa: SLF001
+
+
+async def test_drain_hands_on_in_order_and_notes_gaps() -> None:
+    consumer = _Draining([5, 6, 9])
+    await _drain(consumer)
+    assert consumer.handed == [5, 6, 9] and consumer.gaps == [(7, 9)]
+    assert consumer._read_offset[consumer.tp] == 9  # noqa: SLF001
+
+
+async def test_drain_stops_the_fetch_when_a_rebalance_suspends_the_flow() -> None:
+    consumer = _Draining([5, 6, 7, 8], suspend_at=7)
+    await _drain(consumer)
+    # upstream abandons 7 and 8 yet moves the read offset to 8; here it stays at the last handed on
+    assert consumer.handed == [5, 6] and consumer._read_offset[consumer.tp] == 6  # noqa: SLF001
+
+
+async def test_drain_never_counts_a_message_handed_on_across_a_rebalance_as_read() -> None:
+    consumer = _Draining([5, 6, 7], regenerate_at=6)
+    await _drain(consumer)
+    # 6 reached the stream with the old generation (the stream skips it): read again after the seek
+    assert consumer.handed == [5, 6] and consumer._read_offset[consumer.tp] == 5  # noqa: SLF001
+
+
+async def test_drain_skips_what_a_seek_put_behind_it() -> None:
+    consumer = _Draining([3, 4, 5, 6])
+    consumer._read_offset[consumer.tp] = 5  # noqa: SLF001 - a seek: 5 is the next to read
+    await _drain(consumer)
+    assert consumer.handed == [5, 6]
