@@ -103,20 +103,8 @@ async def _state(view: View, subjects: list[str]) -> dict[str, set[str]]:
     return {s: await view.groups_of(s) for s in subjects}
 
 
-MEMORY_STORE_HAZARD = (
-    "known issue: after the restart the worker sometimes ends short of the exact state. With "
-    "memory:// seen as a customer left in 'no orders yet' although its order was applied, and on "
-    "2026-11-23 as cookies missing 'Stressless' (two views needed). rocksdb:// showed the same "
-    "pattern in 2 of about 14 runs that day, so the cause is probably not the store. Not yet found: "
-    "a failing run keeps the worker log, metrics and events in var/failed-tests/."
-)
-
-
 @pytest.mark.timeout(600)  # two worker starts, 4,000 events and waits of up to 90 + 180 s
-@pytest.mark.parametrize("store", [
-    pytest.param("memory://", marks=pytest.mark.xfail(reason=MEMORY_STORE_HAZARD, strict=False)),
-    "rocksdb://",
-])
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 async def test_sigkilled_worker_converges_to_exact_membership(
         settings: Settings, redis: Redis, tmp_path: Path, store: str) -> None:
     settings = settings.model_copy(update={"table_store": store})

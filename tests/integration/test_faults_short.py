@@ -23,15 +23,7 @@ from pipeline.settings import Settings
 RULES = Path(__file__).parents[2] / "rules_config"
 
 
-KNOWN_LOSS = (
-    "issue 12, open: in a fresh-clone CI run on 2026-12-01 (after many passing runs) this short run "
-    "ended with memberships and one customer's details missing after two SIGKILLs, so a loss path "
-    "remains (see docs/reliability.md); the full suite (make faults) shows it as failover rows. "
-    "Kept running in make test so every CI shows whether it reproduced (XFAIL) or not (XPASS).")
-
-
 @pytest.mark.timeout(600)
-@pytest.mark.xfail(reason=KNOWN_LOSS, strict=False)
 async def test_sigkills_with_logins_end_exactly_as_an_uninterrupted_run(
         base_settings: Settings, tmp_path: Path) -> None:
     definitions = load(RULES, ProfilePolicy.from_settings(base_settings)).definitions
