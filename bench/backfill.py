@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from redis.asyncio import Redis
 
@@ -31,11 +31,11 @@ from pipeline.processor import SubjectProcessor, pack, unpack
 from pipeline.profile import ProfilePolicy, Stamped
 from pipeline.registry import GroupRegistry
 from pipeline.settings import Settings
+from pipeline.store.connection import connect
 from pipeline.store.details import details_commands, details_of
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import MembershipWriter
 from pipeline.stream.stages import BACKFILL_CHUNK
-from pipeline.store.connection import connect
 from schemas.groups import GroupDefinition
 
 NEW_GROUP = GroupDefinition.model_validate({
@@ -73,7 +73,7 @@ async def build_population(templates: list[bytes], count: int, keys: KeySpace,
     """``count`` stored customer profiles copied from ``templates``; their details hashes go to Redis."""
     store: dict[str, bytes] = {}
     commands: list[tuple] = []  # type: ignore[type-arg]
-    joined_at = datetime(2025, 9, 1, tzinfo=timezone.utc)
+    joined_at = datetime(2025, 9, 1, tzinfo=UTC)
     for i in range(count):
         profile, next_check = unpack(templates[i % len(templates)])
         cid = f"BF{i:07d}"
@@ -114,7 +114,7 @@ async def run(settings: Settings, templates: list[bytes], count: int,
         changed, _ = registry.changed_since({d.id: registry.fingerprints[d.id] for d in seed_definitions})
         processor = SubjectProcessor(registry, policy)
         writer = MembershipWriter(redis, keys)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         subjects = sorted(store)
         joined = commands = 0
         flush_seconds = 0.0

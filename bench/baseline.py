@@ -15,8 +15,8 @@ with acks and commit bookkeeping, in the same Python thread as the agent.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition

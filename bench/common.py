@@ -7,10 +7,10 @@ import math
 import os
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 from pipeline.settings import Settings
 
@@ -61,8 +61,8 @@ class BenchEnv:
     app_ids: list[str] = field(default_factory=list)
 
     @classmethod
-    def create(cls, base: Settings, root: Path) -> "BenchEnv":
-        run_id = "bench-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    def create(cls, base: Settings, root: Path) -> BenchEnv:
+        run_id = "bench-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         data_dir = root / run_id
         data_dir.mkdir(parents=True, exist_ok=True)
         return cls(base, run_id, data_dir)

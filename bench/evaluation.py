@@ -13,9 +13,9 @@ processed too, as the worker would.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Iterable
+from datetime import UTC, datetime
 
 from bench.common import percentile, say
 from pipeline.identity import route
@@ -120,7 +120,7 @@ def run_stage(label: str, definitions: Iterable[GroupDefinition], events: list[E
     registry = GroupRegistry.from_definitions(definitions, policy)
     if registry.errors:
         raise RuntimeError(f"{label}: groups do not compile: {registry.errors[:3]}")
-    model = StageModel(registry, policy, now or datetime.now(timezone.utc))
+    model = StageModel(registry, policy, now or datetime.now(UTC))
     new_events, new_seconds = 0, 0.0
     clock = time.perf_counter
     started = clock()
@@ -175,7 +175,7 @@ def profile_stage(definitions: list[GroupDefinition], events: list[Event], polic
     import pstats
 
     registry = GroupRegistry.from_definitions(definitions, policy)
-    model = StageModel(registry, policy, datetime.now(timezone.utc))
+    model = StageModel(registry, policy, datetime.now(UTC))
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()

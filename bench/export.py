@@ -101,7 +101,7 @@ def export_stand_in(settings: Settings, group_id: str, out: Path) -> ExportResul
                 pipe = redis.pipeline(transaction=False)
                 for cid in ids:
                     pipe.hmget(keys.details(f"c:{cid}"), *fields)
-                for cid, values in zip(ids, pipe.execute()):
+                for cid, values in zip(ids, pipe.execute(), strict=False):
                     writer.writerow((cid, *values))
                 rows += len(ids)
                 if cursor == 0:

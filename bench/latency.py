@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -46,7 +46,7 @@ class LatencyResult:
     p99: float
     max: float
     method: str = "keyspace notifications"
-    batches: dict[str, "BatchStats"] = field(default_factory=dict)
+    batches: dict[str, BatchStats] = field(default_factory=dict)
 
     @property
     def lost(self) -> int:
@@ -83,7 +83,7 @@ def batch_stats(before: dict, after: dict) -> dict[str, BatchStats]:
 
 def probe_event(run_id: str, n: int) -> bytes:
     return orjson.dumps({
-        "type": "view", "event_id": f"{run_id}-lat-{n}", "occurred_at": datetime.now(timezone.utc).isoformat(),
+        "type": "view", "event_id": f"{run_id}-lat-{n}", "occurred_at": datetime.now(UTC).isoformat(),
         "visitor_id": f"lat-{n}",
         "product": {"product_id": "KD-55X", "brand": "Sony", "category": "TV", "price": "899.00"}})
 

@@ -26,10 +26,11 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench import backfill, baseline, data, evaluation, export, latency, machine, throughput, worker_profile
 from bench.common import BenchEnv, say
@@ -57,7 +58,7 @@ class Config:
     quick: bool = False
 
     @classmethod
-    def quick_run(cls, out: Path) -> "Config":
+    def quick_run(cls, out: Path) -> Config:
         return cls(events=20_000, latency_seconds=15.0, template_events=10_000, rules_events=2_000,
                    profile_events=3_000, worker_profile_events=2_000, backfill_profiles=20_000, lookups=2_000, pipeline_timeout=300.0,
                    out=out, quick=True)
@@ -94,7 +95,7 @@ class Bench:
         self.config = config
         self.env = BenchEnv.create(Settings(), REPO / "var" / "bench")
         self.settings = self.env.settings("w")
-        self.report = Report(date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), command=command)
+        self.report = Report(date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), command=command)
         self.results: dict[str, Any] = {}
         self.failures: list[str] = []
 

@@ -113,7 +113,7 @@ class WorkerProcess:
         from prometheus_client.parser import text_string_to_metric_families
 
         url = f"http://{self.settings.web_host}:{self.settings.web_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own worker
+        with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
         return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
                 for family in text_string_to_metric_families(text) for sample in family.samples}

@@ -4,7 +4,7 @@ reason or refused by the broker at produce time, never dropped silently, never s
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -15,7 +15,7 @@ TWO_MB = 2 * 1024 * 1024
 
 def hostile(count: int, *, seed: int = 5, cookies: int = 3000) -> list[Record]:
     rng = random.Random(seed)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     makers = [_random_bytes, _truncated, _deeply_nested, _wrong_types, _huge_string, _nan, _non_utf8,
               _negative_price, _formula_ids, _future, _unknown_type, _not_an_object, _empty, _two_mb,
               _unknown_group, _year_one, _epoch_number]

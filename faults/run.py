@@ -46,7 +46,7 @@ class Run:
     private_redis: Any = None  # its server, stopped when the run ends
 
     @classmethod
-    def create(cls, base: Settings, name: str, root: Path, **update: object) -> "Run":
+    def create(cls, base: Settings, name: str, root: Path, **update: object) -> Run:
         app = f"{name}-{int(time.time() * 1000) % 10**9}"
         settings = base.model_copy(update={
             "app_id": app, "topic_events": f"{app}.events", "topic_definitions": f"{app}.definitions",

@@ -11,7 +11,7 @@ Deterministic for a seed, so a faulty run and its reference read the same bytes.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -24,7 +24,7 @@ def traffic(count: int, *, seed: int = 11, cookies: int = 3000, customers: int =
             now: datetime | None = None) -> list[Record]:
     """``count`` records: about 11% logins, 3% duplicates, 5% not keyed by cookie."""
     rng = random.Random(seed)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     owner = {f"ck{i}": f"c{rng.randrange(customers)}" for i in range(cookies) if rng.random() < 0.6}
     logged_in: set[str] = set()
     signed_up: set[str] = set()

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Sequence
 
 import orjson
 
 from pipeline.settings import Settings, get_settings
 
 
-def _policy(settings: Settings):  # type: ignore[no-untyped-def]
+def _policy(settings: Settings):
     from pipeline.profile import ProfilePolicy
 
     return ProfilePolicy.from_settings(settings)
@@ -40,7 +40,7 @@ def cmd_rules_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _read_profile(source: str, settings: Settings):  # type: ignore[no-untyped-def]
+def _read_profile(source: str, settings: Settings):
     """A profile from JSON: a list of events (folded in order) or a stored profile."""
     from pipeline.profile import decode, fold, new_profile, subject_for
     from schemas.decode import decode_event
@@ -76,7 +76,7 @@ def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
         print(f"no group {args.group!r}; known: {', '.join(ruleset.groups)}", file=sys.stderr)
         return 1
     profile = _read_profile(args.profile, settings)
-    now = datetime.fromisoformat(args.now) if args.now else datetime.now(timezone.utc)
+    now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
     if now.tzinfo is None:
         print("--now needs a UTC offset, e.g. 2025-11-20T10:00:00+00:00", file=sys.stderr)
         return 2
@@ -84,7 +84,7 @@ def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(orjson.dumps([o.as_dict() for o in outcomes], option=orjson.OPT_INDENT_2).decode())
         return 0
-    for group, outcome in zip(wanted, outcomes):
+    for group, outcome in zip(wanted, outcomes, strict=False):
         verdict = "IS a member of" if outcome.matched else "is NOT a member of"
         print(f"{profile.subject} {verdict} group {group.id} {group.definition.name!r}")
         print(outcome.explanation.render(1))

@@ -79,7 +79,7 @@ class GroupsClient(_Lookup):
         self.redis = redis
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "cg", **options: Any) -> "GroupsClient":
+    def from_url(cls, url: str, prefix: str = "cg", **options: Any) -> GroupsClient:
         return cls(Redis.from_url(url, **options), prefix)
 
     def groups(self, customer_id: str | None = None, visitor_id: str | None = None) -> frozenset[str]:
@@ -102,7 +102,7 @@ class AsyncGroupsClient(_Lookup):
         self.redis = redis
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "cg", **options: Any) -> "AsyncGroupsClient":
+    def from_url(cls, url: str, prefix: str = "cg", **options: Any) -> AsyncGroupsClient:
         return cls(AsyncRedis.from_url(url, **options), prefix)
 
     async def groups(self, customer_id: str | None = None, visitor_id: str | None = None) -> frozenset[str]:

@@ -71,9 +71,9 @@ async def _wait_until_processed(worker: Worker, expected: int, timeout: float = 
     raise TimeoutError(f"the worker did not finish {expected} events in {timeout}s")
 
 
-async def group_table(settings: Settings, redis: Redis, definitions: list) -> list[tuple[str, ...]]:  # type: ignore[type-arg]
+async def group_table(settings: Settings, redis: Redis, definitions: list) -> list[tuple[str, ...]]:
     keys = KeySpace(settings.redis_prefix)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for d in sorted(definitions, key=lambda d: int(d.id) if d.id.isdigit() else 0):
         customers, guests = keys.member_keys(d.id)
         pipe = redis.pipeline(transaction=False)
@@ -89,7 +89,7 @@ def render_table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
     fmt = lambda r: "  ".join(c.rjust(w) if i in (0, 3, 4) else c.ljust(w)  # noqa: E731
-                              for i, (c, w) in enumerate(zip(r, widths)))
+                              for i, (c, w) in enumerate(zip(r, widths, strict=False)))
     return "\n".join([fmt(header), line, *(fmt(r) for r in rows)])
 
 

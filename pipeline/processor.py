@@ -15,9 +15,9 @@ reads only headers, and a change of membership alone re-uses the encoded body.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable
 
 import orjson
 

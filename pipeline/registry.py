@@ -8,8 +8,8 @@ partition can tell exactly which groups changed since it last back-filled.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import orjson
 
@@ -56,7 +56,7 @@ class GroupRegistry:
     @classmethod
     def from_definitions(
         cls, definitions: Iterable[GroupDefinition], policy: ProfilePolicy
-    ) -> "GroupRegistry":
+    ) -> GroupRegistry:
         """Compile what compiles; a bad definition is reported, never fatal to a worker."""
         ruleset = build(((d, "definitions topic") for d in definitions), policy)
         return cls(

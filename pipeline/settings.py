@@ -92,7 +92,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _production_needs_token(self) -> "Settings":
+    def _production_needs_token(self) -> Settings:
         if self.mode != "production":
             return self
         if not self.admin_token:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 BRANDS = ["Sony", "Samsung", "Stressless", "Lego", "Apple", "Bosch", "Dyson", "Nike", "Adidas",
           "Panasonic", "Philips", "Le Creuset", "Joseph Joseph", "Orchard Fresh", "Tropical Farms",
@@ -36,7 +37,7 @@ class Catalogue:
     cumulative: list[float]
 
     @classmethod
-    def build(cls, rng: random.Random, size: int) -> "Catalogue":
+    def build(cls, rng: random.Random, size: int) -> Catalogue:
         products = []
         for i in range(size):
             brand = BRANDS[min(int(rng.paretovariate(1.2)) - 1, len(BRANDS) - 1)]
@@ -65,7 +66,7 @@ class TrafficShape:
 def generate(shape: TrafficShape, *, now: datetime | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
     """Events session by session (sessions in time order), ending at ``now``; at most ``limit``."""
     rng = random.Random(shape.seed)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     start = now - timedelta(days=shape.days)
     catalogue = Catalogue.build(rng, shape.catalogue)
     ids = itertools.count()

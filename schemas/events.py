@@ -9,9 +9,9 @@ accepted as long as the fields this version needs are valid.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -30,8 +30,8 @@ SCHEMA_VERSION = 1
 
 #: The instants and dates an event may carry. Outside them no storefront clock
 #: is right, and date arithmetic (retention windows, time zones) would overflow.
-EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LATEST_TIME = datetime(3000, 1, 1, tzinfo=timezone.utc)
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(3000, 1, 1, tzinfo=UTC)
 EARLIEST_DATE, LATEST_DATE = date(1900, 1, 1), date(2999, 12, 31)
 
 
@@ -86,7 +86,7 @@ class _Event(_Model):
     customer_id: Identifier | None = Field(default=None, description="Set when logged in.")
 
     @model_validator(mode="after")
-    def _has_subject(self) -> "_Event":
+    def _has_subject(self) -> _Event:
         if self.visitor_id is None and self.customer_id is None:
             raise ValueError("visitor_id or customer_id is required")
         return self
@@ -206,19 +206,8 @@ class ErasureEvent(_CustomerEvent):
 
 
 Event = Annotated[
-    Union[
-        ViewEvent,
-        SearchEvent,
-        BasketEvent,
-        WishlistEvent,
-        OrderEvent,
-        SignupEvent,
-        IdentifyEvent,
-        ConsentEvent,
-        StaffMembershipEvent,
-        CustomerUpdatedEvent,
-        ErasureEvent,
-    ],
+    ViewEvent | SearchEvent | BasketEvent | WishlistEvent | OrderEvent | SignupEvent | IdentifyEvent
+    | ConsentEvent | StaffMembershipEvent | CustomerUpdatedEvent | ErasureEvent,
     Field(discriminator="type"),
 ]
 

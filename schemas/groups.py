@@ -8,7 +8,7 @@ operator exists, and whether a value fits it, is the rule compiler's job
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -30,7 +30,7 @@ def _id_to_str(value: Any) -> Any:
 
 DefinitionId = Annotated[GroupId, BeforeValidator(_id_to_str)]
 GroupType = Literal["public", "private", "dynamic"]
-Scalar = Union[str, int, float, bool, None]
+Scalar = str | int | float | bool | None
 
 
 class _Model(BaseModel):
@@ -85,22 +85,22 @@ class RuleRow(_Model):
         return data
 
     @model_validator(mode="after")
-    def _one_window(self) -> "RuleRow":
+    def _one_window(self) -> RuleRow:
         if self.within is not None and self.between is not None:
             raise ValueError("give either 'within' or 'between', not both")
         return self
 
 
 class AllBlock(_Model):
-    all: list["RuleNode"] = Field(min_length=1)
+    all: list[RuleNode] = Field(min_length=1)
 
 
 class AnyBlock(_Model):
-    any: list["RuleNode"] = Field(min_length=1)
+    any: list[RuleNode] = Field(min_length=1)
 
 
 class NotBlock(_Model):
-    not_: "RuleNode" = Field(alias="not")
+    not_: RuleNode = Field(alias="not")
 
 
 def _node_kind(data: Any) -> str:
@@ -114,12 +114,7 @@ def _node_kind(data: Any) -> str:
 
 
 RuleNode = Annotated[
-    Union[
-        Annotated[RuleRow, Tag("row")],
-        Annotated[AllBlock, Tag("all")],
-        Annotated[AnyBlock, Tag("any")],
-        Annotated[NotBlock, Tag("not")],
-    ],
+    Annotated[RuleRow, Tag("row")] | Annotated[AllBlock, Tag("all")] | Annotated[AnyBlock, Tag("any")] | Annotated[NotBlock, Tag("not")],
     Discriminator(_node_kind),
 ]
 
@@ -138,7 +133,7 @@ class GroupDefinition(_Model):
     rules: list[RuleNode] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _rules_only_for_dynamic(self) -> "GroupDefinition":
+    def _rules_only_for_dynamic(self) -> GroupDefinition:
         if self.type == "dynamic" and not self.rules:
             raise ValueError("a dynamic group needs at least one rule")
         if self.type != "dynamic" and self.rules:

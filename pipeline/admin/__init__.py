@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from pipeline.stream.worker import Worker
 
 
-def register_admin(worker: "Worker") -> "AdminService":
+def register_admin(worker: Worker) -> AdminService:
     """Add the admin routes, auth/error middleware and the API's producer to a worker's app."""
     from pipeline.admin.service import AdminService
     from pipeline.admin.views import ROUTES, ExplainView

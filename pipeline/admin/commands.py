@@ -23,7 +23,6 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.events import EVENT_ADAPTER
 
-
 _last_ns = 0
 
 

@@ -11,7 +11,8 @@ protected unless it is listed in :data:`pipeline.admin.auth.PUBLIC_ROUTES`.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web

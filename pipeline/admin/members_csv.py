@@ -8,7 +8,7 @@ formula cells neutralised with a leading ``'``): one implementation,
 from __future__ import annotations
 
 import io
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from pipeline.export.csv_safety import SafeCsvWriter
 from pipeline.export.csv_safety import neutralise as _neutralise

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from pipeline.admin import members_csv
 from pipeline.admin.commands import EventProducer, erasure_event, staff_membership_event
@@ -20,9 +21,9 @@ from pipeline.admin.http import ApiError
 from pipeline.admin.validation import (
     ErasureRequest,
     StaffMembershipRequest,
+    StaffRemovalQuery,
     compile_draft,
     introduced_problems,
-    StaffRemovalQuery,
     parse_definition,
     parse_identifier,
     parse_model,
@@ -57,7 +58,7 @@ def _text(value: bytes | str | None) -> str | None:
 
 
 class AdminService:
-    def __init__(self, worker: "Worker") -> None:
+    def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.producer = EventProducer(worker.settings.kafka_bootstrap, worker.settings.topic_events)
         self._definitions_lock = asyncio.Lock()  # one definition change at a time per worker
@@ -118,7 +119,7 @@ class AdminService:
                     pipe.hget(self.worker.keys.details(f"c:{customer}"), "email")
                 emails = await pipe.execute()
         return {**self._summary(group, counts), "definition": definition_json(group.definition),
-                "members_page": [{"customer_id": c, "email": _text(e)} for c, e in zip(members, emails)],
+                "members_page": [{"customer_id": c, "email": _text(e)} for c, e in zip(members, emails, strict=False)],
                 "next_cursor": int(next_cursor)}
 
     async def member_rows(self, group_id: str) -> AsyncIterator[list[list[str | None]]]:
@@ -137,7 +138,7 @@ class AdminService:
                     for customer in batch:
                         pipe.hmget(keys.details(f"c:{customer}"), list(members_csv.DETAIL_FIELDS))
                     details = await pipe.execute()
-                yield [[customer, *(_text(v) for v in values)] for customer, values in zip(batch, details)]
+                yield [[customer, *(_text(v) for v in values)] for customer, values in zip(batch, details, strict=False)]
             if int(cursor) == 0:
                 return
 

@@ -9,7 +9,8 @@ shape through :meth:`AdminView.error`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, MutableMapping
+from collections.abc import MutableMapping
+from typing import Any, ClassVar
 
 from aiohttp import web
 from faust.web import Request, Response, View
@@ -51,7 +52,7 @@ class DryRunView(AdminView):
 class GroupView(AdminView):
     async def get(self, request: Request, group_id: str) -> Any:
         """The definition, counts and a page of customers."""
-        cursor, count = parse_page(request.query)  # type: ignore[attr-defined]
+        cursor, count = parse_page(request.query)
         return json_response(await self.service.group_detail(group_id, cursor, count))
 
     async def put(self, request: Request, group_id: str) -> Any:
@@ -92,7 +93,7 @@ class MembersView(AdminView):
 class MemberView(AdminView):
     async def delete(self, request: Request, group_id: str, customer_id: str) -> Any:
         """Staff remove a customer from a private group."""
-        query = dict(request.query)  # type: ignore[attr-defined]
+        query = dict(request.query)
         return json_response(await self.service.remove_member(group_id, customer_id, query), 202)
 
 
@@ -100,7 +101,7 @@ class ExplainView(AdminView):
     # register_admin wraps get in app.table_route: the worker owning the subject answers.
     async def get(self, request: Request, subject: str) -> Any:
         """Why the subject is (not) in each group, from its live profile."""
-        group = request.query.get("group") or None  # type: ignore[attr-defined]
+        group = request.query.get("group") or None
         return json_response(self.service.explain(parse_subject(subject), group))
 
 

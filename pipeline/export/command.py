@@ -6,9 +6,10 @@ import asyncio
 import logging
 import re
 import sys
-from datetime import date, datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from pipeline.settings import Settings
@@ -25,7 +26,7 @@ def parse_day(text: str) -> date:
 
 def shop_today(settings: Settings, now: datetime | None = None) -> date:
     """Today in the shop's time zone: a run at 00:30 local belongs to the new day."""
-    return (now or datetime.now(timezone.utc)).astimezone(ZoneInfo(settings.shop_timezone)).date()
+    return (now or datetime.now(UTC)).astimezone(ZoneInfo(settings.shop_timezone)).date()
 
 
 def export_command(settings: Settings, groups: Sequence[str] = (), day: str | None = None,

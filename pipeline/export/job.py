@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -118,7 +118,7 @@ def previous_snapshot(base: Path, day: date, group_id: str) -> tuple[date, Path]
 
 def run_export(source: MemberSource, definitions: Mapping[str, GroupDefinition], request: ExportRequest,
                progress: Progress | None = None,
-               clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> ExportResult:
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> ExportResult:
     """Export the requested groups into ``<base>/<day>/``, replacing an older folder for that day."""
     groups = select(definitions, request.groups)
     progress = progress or LogProgress()
@@ -221,7 +221,7 @@ def _write_rows(source: MemberSource, spec: RowSpec, sorter: IdSorter, out: _Out
     for ids, replies in source.details(sorter.sorted_unique(), spec.fields):
         rows: list[Cells] = []
         kept: list[str] = []
-        for customer_id, values in zip(ids, replies):
+        for customer_id, values in zip(ids, replies, strict=False):
             row = spec.row(customer_id, values)
             if row is None:
                 out.skipped += 1
@@ -235,7 +235,7 @@ def _write_rows(source: MemberSource, spec: RowSpec, sorter: IdSorter, out: _Out
             gone, joined = join.step(kept)
             delta.left.write_rows([(g,) for g in gone])
             if joined:
-                delta.joined.write_rows([r for r, c in zip(rows, kept) if c in joined])
+                delta.joined.write_rows([r for r, c in zip(rows, kept, strict=False) if c in joined])
         done += len(ids)
         progress.update(done)
     if join is not None and delta is not None:

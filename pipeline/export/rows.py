@@ -55,10 +55,10 @@ def spec_for(group_id: str, group_type: str) -> RowSpec:
     """Columns and fields for a group of this type (``public``, ``private``, ``dynamic``)."""
     if group_type == "public":
         return RowSpec(group_id, group_type, BASE_COLUMNS + PUBLIC_COLUMNS,
-                       BASE_FIELDS + (f"consent:{group_id}",), "granted")
+                       (*BASE_FIELDS, f"consent:{group_id}"), "granted")
     if group_type == "private":
         return RowSpec(group_id, group_type, BASE_COLUMNS + PRIVATE_COLUMNS,
-                       BASE_FIELDS + (f"staff:{group_id}",), "member")
+                       (*BASE_FIELDS, f"staff:{group_id}"), "member")
     return RowSpec(group_id, group_type, BASE_COLUMNS, BASE_FIELDS)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
+from typing import cast
 
 from redis import Redis
 from redis.connection import ConnectionInterface
@@ -64,11 +65,11 @@ class MemberSource:
     def scan(self, group_id: str) -> Iterator[list[str]]:
         """The group's customer IDs, a chunk per SSCAN call (an ID may repeat)."""
         key = self.keys.members(group_id, anonymous=False)
-        cursor: int | str = 0
+        cursor = 0
         while True:
             cursor, found = self.redis.sscan(key, cursor, count=self.scan_count)
             if found:
-                yield list(found)
+                yield cast("list[str]", found)  # the client decodes replies (connect)
             if int(cursor) == 0:
                 return
 

@@ -133,7 +133,7 @@ class DatedFolder:
         self._lock_fd: int | None = None
         self.published = False
 
-    def __enter__(self) -> "DatedFolder":
+    def __enter__(self) -> DatedFolder:
         self.base.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.base / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         try:

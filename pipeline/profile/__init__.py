@@ -29,8 +29,6 @@ from pipeline.profile.model import (
 from pipeline.profile.policy import ProfilePolicy, minor_digits, to_minor
 
 __all__ = [
-    "add_visitor",
-    "counted",
     "ACTIONS",
     "CODEC_VERSION",
     "DIMENSIONS",
@@ -45,7 +43,9 @@ __all__ = [
     "ProfilePolicy",
     "StaffRecord",
     "Stamped",
+    "add_visitor",
     "behaviour_rows",
+    "counted",
     "cutoff_day",
     "decode",
     "encode",

@@ -207,9 +207,9 @@ def _from_doc(doc: dict[str, Any], reads: frozenset[str] | None = None) -> Profi
     if "profile" in wanted:
         if "cs" in doc:
             p.customer_stamp = stamps[doc["cs"]]
-        for key, name in _NAMES:
-            if key in doc:
-                value, i = doc[key]
+        for short, name in _NAMES:
+            if short in doc:
+                value, i = doc[short]
                 setattr(p, name, Stamped(value, *stamps[i]))
         if "dj" in doc:
             ordinal, i = doc["dj"]

@@ -46,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from pipeline.profile.model import (
     CUSTOMER_PREFIX,
@@ -216,7 +217,7 @@ def _utc(ts: datetime) -> datetime:
     return ts.astimezone(UTC)
 
 
-def _newer(current: Stamped | ConsentRecord | StaffRecord | None, stamp: tuple[datetime, str]) -> bool:
+def _newer(current: Stamped[Any] | ConsentRecord | StaffRecord | None, stamp: tuple[datetime, str]) -> bool:
     return current is None or stamp > current.stamp
 
 
@@ -371,7 +372,7 @@ def merge(customer: Profile, visitor: Profile, policy: ProfilePolicy, merge_id: 
         # merged before under another login's merge ID (a failover can replay a cookie's
         # profile that a lost table write had already handed over). Counting it again
         # would double it; remember the merge ID so the answer stays the same.
-        customer.seen.setdefault(customer.newest_day, set()).add(marker)
+        customer.seen.setdefault(customer.newest_day or visitor.newest_day, set()).add(marker)
         return True
 
     if customer.newest_day is None or visitor.newest_day > customer.newest_day:

@@ -204,7 +204,7 @@ _EMPTY: dict[str, dict[int, int]] = {}
 def _check_kind(action: str, dimension: str) -> Kind:
     if action not in ACTIONS or dimension not in DIMENSIONS:
         raise ValueError(f"unknown behaviour {action!r}/{dimension!r}")
-    return (action, dimension)  # type: ignore[return-value]
+    return (action, dimension)
 
 
 def _sum_days(days: Mapping[int, int], first_day: int | None, last_day: int | None) -> int:

@@ -19,9 +19,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 # ISO 4217 currencies whose minor unit is not 1/100 (everything else has two decimals).
 _MINOR_DIGITS: dict[str, int] = {
     **dict.fromkeys(
-        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
+        ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"], 0
     ),
-    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
     "CLF": 4,
     "UYW": 4,
 }
@@ -69,7 +69,7 @@ class ProfilePolicy:
             raise ValueError(f"currency must be an ISO 4217 code, not {self.currency!r}")
 
     @classmethod
-    def from_settings(cls, settings: "Settings") -> "ProfilePolicy":
+    def from_settings(cls, settings: Settings) -> ProfilePolicy:
         """The policy the worker uses, from the process settings (``CG_*``)."""
         return cls(
             timezone=settings.shop_timezone,

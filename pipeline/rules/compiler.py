@@ -8,14 +8,12 @@ the rule's position and what to do about it.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Mapping, Sequence
 
-from pipeline.profile import ProfilePolicy
-from pipeline.profile import normalise
+from pipeline.profile import Action, ProfilePolicy, normalise
 from pipeline.rules.conditions import All, Any, Behaviour, Compare, Condition, Member, Not
-from pipeline.rules.monotone import can_leave_on, time_moves
 from pipeline.rules.fields import (
     ACTION_OPS,
     FIELDS,
@@ -26,6 +24,7 @@ from pipeline.rules.fields import (
     operator_names,
     squash,
 )
+from pipeline.rules.monotone import can_leave_on, time_moves
 from pipeline.rules.values import (
     parse_bool,
     parse_date,
@@ -113,7 +112,7 @@ class _Compiler:
     def __init__(self, policy: ProfilePolicy, public_groups: Mapping[str, str]) -> None:
         self.policy = policy
         self.public_groups = public_groups  # id -> name
-        self.errors: list[str | tuple[str, str]] = []
+        self.errors: list[tuple[str, str]] = []
 
     def node(self, node: RuleNode, where: str) -> Condition | None:
         if isinstance(node, AllBlock):
@@ -222,6 +221,7 @@ class _Compiler:
     def behaviour(self, field_def: BehaviourField, row: RowLike) -> Condition:
         op_key = squash(row.op)
         contains = False
+        actions: tuple[Action, ...]
         if field_def.dimension == "query" and OPERATORS.get(op_key) in ("contains", "eq"):
             actions, contains = ("searched",), OPERATORS[op_key] == "contains"
         elif op_key in ACTION_OPS:
@@ -276,7 +276,7 @@ def compile_group(
     if compiler.errors or condition is None:
         raise RuleErrors([
             RuleError(message, definition.id, definition.name, location, source)
-            for location, message in compiler.errors  # type: ignore[misc]
+            for location, message in compiler.errors
         ])
     reads = condition.reads() | ({"time"} if any(time_moves(condition)) else frozenset())
     return CompiledGroup(definition, condition, reads)

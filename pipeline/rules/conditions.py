@@ -14,14 +14,17 @@ is false, whatever the operator; only ``is not set`` is true for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Callable, Iterable, Iterator, Mapping, Protocol
+from typing import Any as Dynamic
+from typing import Protocol
 
-from pipeline.profile import Profile, ProfilePolicy
+from pipeline.profile import Action, Profile, ProfilePolicy
 from pipeline.rules.fields import MAX_PHRASE_WORDS, BehaviourField, Op, ScalarField, op_label
 from pipeline.rules.values import Duration, RelativeDate, format_money
 
@@ -32,7 +35,7 @@ class Explanation:
 
     text: str
     holds: bool
-    children: tuple["Explanation", ...] = ()
+    children: tuple[Explanation, ...] = ()
 
     def render(self, indent: int = 0) -> str:
         mark = "✔" if self.holds else "✘"
@@ -96,7 +99,7 @@ class _DaysMemo:
     the profile does not change, hence the explicit scope.
     """
 
-    __slots__ = ("profile", "days")
+    __slots__ = ("days", "profile")
 
     def __init__(self) -> None:
         self.profile: Profile | None = None
@@ -137,7 +140,7 @@ class Compare:
             return _back(operand.duration, today)
         return operand
 
-    def _test(self, actual: object, today: int) -> bool:
+    def _test(self, actual: Dynamic, today: int) -> bool:  # a field value: date, number, text or set
         op = self.op
         if op == "is_set":
             return actual is not None and actual != frozenset()
@@ -145,24 +148,23 @@ class Compare:
             return actual is None or actual == frozenset()
         if actual is None:
             return False
-        values = [self._resolve(o, today) for o in self.operands]
+        values: list[Dynamic] = [self._resolve(o, today) for o in self.operands]
         if op == "in_last":  # within the last N: after the day N ago
-            return actual > _back(values[0], today)  # type: ignore[arg-type, operator]
+            return bool(actual > _back(values[0], today))
         if op == "not_in_last":
-            return actual <= _back(values[0], today)  # type: ignore[arg-type, operator]
+            return bool(actual <= _back(values[0], today))
         if self.field.kind == "set":
-            members: frozenset[str] = actual  # type: ignore[assignment]
-            return bool(members & set(values)) if op in ("contains", "in") else False
+            return bool(actual & set(values)) if op in ("contains", "in") else False
         if op == "contains":
             return str(values[0]) in str(actual)
         if op == "in":
             return actual in values
         if op == "between":
-            return values[0] <= actual <= values[1]  # type: ignore[operator]
-        compare: dict[str, Callable[[object, object], bool]] = {
+            return bool(values[0] <= actual <= values[1])
+        compare: dict[str, Callable[[Dynamic, Dynamic], bool]] = {
             "eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
-            "gt": lambda a, b: a > b, "lt": lambda a, b: a < b,  # type: ignore[operator]
-            "ge": lambda a, b: a >= b, "le": lambda a, b: a <= b,  # type: ignore[operator]
+            "gt": lambda a, b: a > b, "lt": lambda a, b: a < b,
+            "ge": lambda a, b: a >= b, "le": lambda a, b: a <= b,
         }
         return compare[op](actual, values[0])
 
@@ -231,7 +233,7 @@ class Behaviour:
     """
 
     field: BehaviourField
-    actions: tuple[str, ...]
+    actions: tuple[Action, ...]
     values: frozenset[str]
     contains: bool = False
     at_least: int = 1
@@ -239,7 +241,7 @@ class Behaviour:
     between: tuple[int, int] | None = None
     label: str = ""
     # What the per-day sums depend on: rows that differ only in window or threshold share them.
-    signature: tuple[object, ...] = field(init=False, compare=False, repr=False)
+    signature: tuple[object, ...] = dataclass_field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "signature", (self.field.dimension, self.actions, self.values, self.contains))
@@ -278,7 +280,7 @@ class Behaviour:
 
         behaviour = profile.behaviour
         for action in self.actions:
-            known = behaviour.get((action, dimension), _NO_VALUES)  # type: ignore[call-overload]
+            known = behaviour.get((action, dimension), _NO_VALUES)
             if self.values and not self.contains:
                 for wanted in self.values:
                     if wanted in known:
@@ -433,7 +435,7 @@ class Member:
 
     group_id: str
     kind: str  # "public" | "private"
-    reads_key: str = field(init=False)
+    reads_key: str = dataclass_field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reads_key", "consent" if self.kind == "public" else "staff")

@@ -10,9 +10,9 @@ the same day in opposite directions is not re-checked for nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
 from pipeline.profile import Profile, ProfilePolicy
 from pipeline.rules.compiler import CompiledGroup

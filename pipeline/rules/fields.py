@@ -9,12 +9,13 @@ whose operator does not fit its field is an error, never silently false.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Callable, Literal
+from typing import Literal, cast
 
-from pipeline.profile import Profile, ProfilePolicy
+from pipeline.profile import Action, Profile, ProfilePolicy
 
 Kind = Literal["date", "number", "money", "bool", "text", "set", "behaviour"]
 
@@ -27,7 +28,7 @@ Op = Literal[
 # the index names phrases up to this long, and longer names fall back to "any search".
 MAX_PHRASE_WORDS = 5
 
-ACTIONS = ("viewed", "searched", "basket", "wishlist", "ordered")
+ACTIONS: tuple[Action, ...] = ("viewed", "searched", "basket", "wishlist", "ordered")
 
 
 def squash(name: str) -> str:
@@ -60,8 +61,8 @@ _ACTION_ALIASES: dict[str, tuple[str, ...]] = {
     "ordered": ("ordered", "bought", "purchased", "order"),
     "any": ("any", "any action", "interacted", "interacted with"),
 }
-ACTION_OPS: dict[str, tuple[str, ...]] = {
-    squash(alias): (ACTIONS if action == "any" else (action,))
+ACTION_OPS: dict[str, tuple[Action, ...]] = {
+    squash(alias): (ACTIONS if action == "any" else (cast(Action, action),))
     for action, aliases in _ACTION_ALIASES.items()
     for alias in aliases
 }
@@ -102,7 +103,7 @@ class BehaviourField:
 
 
 def _day(ts: object, policy: ProfilePolicy) -> int | None:
-    return None if ts is None else _local_day(ts, policy)  # type: ignore[arg-type]
+    return None if ts is None else _local_day(ts, policy)
 
 
 @lru_cache(maxsize=1 << 14)
@@ -171,7 +172,8 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 FIELDS: dict[str, ScalarField | BehaviourField] = {}
-for _field in (*SCALAR_FIELDS, *BEHAVIOUR_FIELDS):
+_ALL_FIELDS: tuple[ScalarField | BehaviourField, ...] = (*SCALAR_FIELDS, *BEHAVIOUR_FIELDS)
+for _field in _ALL_FIELDS:
     FIELDS[squash(_field.name)] = _field
     for _alias in _FIELD_ALIASES.get(_field.name, ()):
         FIELDS[squash(_alias)] = _field

@@ -9,12 +9,24 @@ groups pays for the few brands an event mentions, not for all 1,000.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 from pipeline.profile import normalise
 from pipeline.rules.compiler import CompiledGroup
 from pipeline.rules.fields import MAX_PHRASE_WORDS
-from schemas.events import Event, Product
+from schemas.events import (
+    BasketEvent,
+    ConsentEvent,
+    CustomerUpdatedEvent,
+    Event,
+    OrderEvent,
+    Product,
+    SearchEvent,
+    SignupEvent,
+    StaffMembershipEvent,
+    ViewEvent,
+    WishlistEvent,
+)
 
 EVERYTHING = "*"
 
@@ -38,13 +50,12 @@ def phrases(text: str, longest: int = MAX_PHRASE_WORDS) -> set[str]:
 def event_keys(event: Event) -> frozenset[str]:
     """The keys an event can change in a profile."""
     keys: set[str] = {"activity"}
-    kind = event.type
-    if kind == "view":
+    if isinstance(event, ViewEvent):
         keys |= _product_keys("viewed", event.product)
-    elif kind in ("basket", "wishlist"):
+    elif isinstance(event, (BasketEvent, WishlistEvent)):
         if event.action == "add":
-            keys |= _product_keys(kind, event.product)
-    elif kind == "search":
+            keys |= _product_keys(event.type, event.product)
+    elif isinstance(event, SearchEvent):
         query = normalise(event.query)
         keys |= {f"searched:query:{query}", "searched:query:*",
                  "searched:brand:*", "searched:category:*"}
@@ -54,17 +65,17 @@ def event_keys(event: Event) -> frozenset[str]:
             keys.add(f"searched:brand:{normalise(event.brand)}")
         if event.category:
             keys.add(f"searched:category:{normalise(event.category)}")
-    elif kind == "order":
+    elif isinstance(event, OrderEvent):
         keys.add("orders")
         for line in event.lines:
             keys |= _product_keys("ordered", line.product)
-    elif kind == "signup":
+    elif isinstance(event, SignupEvent):
         keys |= {"profile", "consent"}
-    elif kind == "customer_updated":
+    elif isinstance(event, CustomerUpdatedEvent):
         keys.add("profile")
-    elif kind == "consent":
+    elif isinstance(event, ConsentEvent):
         keys.add("consent")
-    elif kind == "staff_membership":
+    elif isinstance(event, StaffMembershipEvent):
         keys.add("staff")
     else:  # identify (merges two profiles) and erasure touch everything
         keys.add(EVERYTHING)

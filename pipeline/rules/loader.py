@@ -6,9 +6,9 @@ both parsed by the rule language, which knows the first is British.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import orjson
 import yaml
@@ -70,7 +70,7 @@ def parse_text(text: str, source: str) -> tuple[list[GroupDefinition], list[Rule
     """Definitions from one file's text (YAML, of which JSON is a subset)."""
     try:
         data = (orjson.loads(text) if source.endswith(".json")
-                else yaml.load(text, Loader=_TextDatesLoader))  # noqa: S506 - a safe loader
+                else yaml.load(text, Loader=_TextDatesLoader))
     except (yaml.YAMLError, orjson.JSONDecodeError) as exc:
         return [], [RuleError(f"not valid YAML/JSON: {exc}", source=source)]
     try:

@@ -26,7 +26,7 @@ class HiredisPackingConnection(Connection):
     def pack_command(self, *args: Any) -> list[bytes]:
         if self._packer is None:
             return super().pack_command(*args)
-        return self._packer.pack(*args)  # type: ignore[no-any-return]
+        return self._packer.pack(*args)
 
 
 def connect(url: str, **options: Any) -> Redis:

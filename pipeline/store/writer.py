@@ -7,7 +7,7 @@ set cardinalities, never counters, for the same reason.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from redis.asyncio import Redis
 

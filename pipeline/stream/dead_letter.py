@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -73,7 +73,7 @@ def record(
         "raw_length": len(raw) if raw is not None else None,
         "raw_truncated": raw is not None and len(raw) > RAW_LIMIT,
         "raw_sha256": hashlib.sha256(raw).hexdigest() if raw is not None else None,
-        "rejected_at": datetime.now(timezone.utc).isoformat(),
+        "rejected_at": datetime.now(UTC).isoformat(),
     })
 
 

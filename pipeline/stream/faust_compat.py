@@ -51,8 +51,9 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any
 
 from faust.streams import _current_event
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer

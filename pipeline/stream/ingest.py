@@ -25,11 +25,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from pipeline.identity import route
+from pipeline.processor import Forget
 from pipeline.stream import envelope
 from pipeline.stream.delivery import delivered
 from pipeline.stream.faust_compat import event_context
 from pipeline.stream.profile_batch import ProfileBatch
-from pipeline.processor import Forget
 from schemas.decode import EventRejected, FieldError, decode_event
 from schemas.events import Event
 
@@ -42,24 +42,24 @@ log = logging.getLogger(__name__)
 
 
 class Ingest:
-    def __init__(self, stages: "Stages") -> None:
+    def __init__(self, stages: Stages) -> None:
         self.stages = stages
         self.w = stages.w
         self._partition_counts: dict[str, int] = {}
 
     # --- the ingest agent ------------------------------------------------------------
 
-    async def run(self, stream: "StreamT") -> None:
+    async def run(self, stream: StreamT) -> None:
         w = self.w
         await w.watcher.ready.wait()
         async for batch in stream.take_events(w.settings.batch_size, within=w.settings.batch_wait_seconds):
             await self.stages.timed_batch("ingest", batch, self._batch)
 
-    async def _batch(self, events: list["EventT"]) -> None:
+    async def _batch(self, events: list[EventT]) -> None:
         w, stages = self.w, self.stages
         async with stages.lock:
             work = ProfileBatch(stages, "ingest", w.now())
-            links: dict[str, tuple[str, "EventT"]] = {}  # cookie -> (customer, event), this batch
+            links: dict[str, tuple[str, EventT]] = {}  # cookie -> (customer, event), this batch
             forward: list[tuple[str, bytes]] = []  # (subject, raw event) for other partitions
             rekey: list[tuple[str, bytes]] = []  # (cookie, raw event) for the identity stage
             for event in events:
@@ -99,7 +99,7 @@ class Ingest:
                 with event_context(event):
                     w.identity[visitor] = customer
 
-    def _is_home(self, event: "EventT", key: str) -> bool:
+    def _is_home(self, event: EventT, key: str) -> bool:
         """True when the message is keyed by ``key`` and sits on the partition ``key`` hashes to."""
         message = event.message
         if message.key != key.encode():
@@ -111,7 +111,7 @@ class Ingest:
         partitioner = self.stages.partitioner
         return count == partitioner.partitions and message.partition == partitioner.of_key(message.key)
 
-    async def _validate(self, event: "EventT") -> Event | None:
+    async def _validate(self, event: EventT) -> Event | None:
         """The parsed event, or None when it was dead-lettered."""
         raw: bytes = event.value
         try:
@@ -124,7 +124,7 @@ class Ingest:
             return parsed
         except EventRejected as rejected:
             await self.stages.dead_letter(event, raw, rejected, "ingest")
-        except Exception as exc:  # noqa: BLE001 - a bad message must not stop the worker
+        except Exception as exc:
             log.exception("cannot validate a message")
             await self.stages.dead_letter(event, raw, EventRejected(f"validation failed: {exc!r}"), "ingest")
         return None
@@ -143,7 +143,7 @@ class Ingest:
 
     # --- the identity agent: events re-keyed by cookie ----------------------------------
 
-    async def identity(self, stream: "StreamT") -> None:
+    async def identity(self, stream: StreamT) -> None:
         """Events that were not on their cookie's partition arrive here, re-keyed by cookie."""
         w = self.w
         await w.watcher.ready.wait()
@@ -162,9 +162,10 @@ class Ingest:
                 await self.stages.dead_letter(event, event.value, rejected, "identity")
                 continue
             await self.stages.until_done(
-                lambda: self._route(event, parsed, message, visitor), "identity")  # type: ignore[arg-type]
+                lambda e=event, p=parsed, m=message, v=visitor: self._route(e, p, m, v),  # type: ignore[misc]
+                "identity")
 
-    async def _route(self, event: "EventT", parsed: Event, raw: bytes, visitor: str) -> None:
+    async def _route(self, event: EventT, parsed: Event, raw: bytes, visitor: str) -> None:
         w, stages = self.w, self.stages
         async with stages.lock:
             routing = route(parsed, visitor, w.identity.get(visitor))

@@ -59,13 +59,13 @@ ProfileMessage = Event | bytes | envelope.Recheck | Handover | MergeIn
 class _State:
     profile: Profile | None
     next_check: int | None
-    event: "EventT"  # the latest message for the subject: its partition is the table's
+    event: EventT  # the latest message for the subject: its partition is the table's
     dirty: bool = False
     delete: bool = False
 
 
 class ProfileBatch:
-    def __init__(self, stages: "Stages", stage: str, now: datetime) -> None:
+    def __init__(self, stages: Stages, stage: str, now: datetime) -> None:
         self.stages = stages
         self.w = stages.w
         self.stage = stage
@@ -75,7 +75,7 @@ class ProfileBatch:
         self.outgoing: list[tuple[str, Outgoing]] = []
         self.forwarded: list[tuple[str, bytes]] = []  # (subject, raw event) for another partition
 
-    async def handle(self, subject: str, message: ProfileMessage, event: "EventT") -> None:
+    async def handle(self, subject: str, message: ProfileMessage, event: EventT) -> None:
         """Fold one message into the subject's profile; stage its Redis writes."""
         w = self.w
         w.metrics.events_in.labels("profiles").inc()
@@ -85,7 +85,7 @@ class ProfileBatch:
         details_before = details_of(state.profile)
         try:
             result = self._run(state, subject, message)
-        except Exception as exc:  # noqa: BLE001 - a bad message must not stop the worker
+        except Exception as exc:
             log.exception("cannot process a message for %s", subject)
             raw = message if isinstance(message, bytes) else event.value
             await self.stages.dead_letter(event, raw, EventRejected(f"processing failed: {exc!r}"),
@@ -102,7 +102,7 @@ class ProfileBatch:
         """Send a raw event on to ``subject``'s partition with the batch's other messages."""
         self.forwarded.append((subject, raw))
 
-    def _load(self, subject: str, event: "EventT") -> _State:
+    def _load(self, subject: str, event: EventT) -> _State:
         with event_context(event):
             stored = self.w.profiles.get(subject)
         if stored is None:

@@ -8,14 +8,14 @@ changed dynamic groups over their stored profiles.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from pipeline.registry import fingerprint
-from pipeline.stream.definitions import read_to_end
 from pipeline.settings import Settings
+from pipeline.stream.definitions import read_to_end
 from pipeline.stream.topics import ensure_topics
 from schemas.groups import GroupDefinition
 
@@ -84,7 +84,7 @@ async def estimate_members(settings: Settings, definitions: list[GroupDefinition
                         continue
                 estimates[definition.id] = (f"{data['customers']} customers and {data['anonymous_guests']} "
                                             f"anonymous guests of {data['profiles_scanned']} profiles")
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError, OSError):
         return {d.id: f"(no estimate: no worker answering at {url})" for d in dynamic}
     return estimates
 

@@ -15,8 +15,8 @@ or SMEMBERS on a large set, so Redis keeps serving page views meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from redis.asyncio import Redis
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -47,7 +48,7 @@ def _is_connection_error(exc: BaseException) -> bool:
 
 
 class Stages:
-    def __init__(self, worker: "Worker") -> None:
+    def __init__(self, worker: Worker) -> None:
         self.w = worker
         self.partitioner = SubjectPartitioner(worker.settings.topic_partitions)
         self.subjects_by_partition: dict[int, set[str]] = {}  # partition -> subjects stored there
@@ -58,20 +59,20 @@ class Stages:
 
     # --- the agents ---------------------------------------------------------------
 
-    async def ingest(self, stream: "StreamT") -> None:
+    async def ingest(self, stream: StreamT) -> None:
         await self.ingest_stage.run(stream)
 
-    async def identity(self, stream: "StreamT") -> None:
+    async def identity(self, stream: StreamT) -> None:
         await self.ingest_stage.identity(stream)
 
-    async def profiles(self, stream: "StreamT") -> None:
+    async def profiles(self, stream: StreamT) -> None:
         """Messages re-keyed to their subject's partition: events, re-checks, hand-overs, merges."""
         w = self.w
         await w.watcher.ready.wait()
         async for batch in stream.take_events(w.settings.batch_size, within=w.settings.batch_wait_seconds):
             await self.timed_batch("profiles", batch, self._profile_batch)
 
-    async def _profile_batch(self, events: list["EventT"]) -> None:
+    async def _profile_batch(self, events: list[EventT]) -> None:
         async with self.lock:
             work = ProfileBatch(self, "profiles", self.w.now())
             for event in events:
@@ -100,7 +101,7 @@ class Stages:
 
     # --- what the stages share -------------------------------------------------------
 
-    def in_cookie_profile(self, visitor: str, event: Event | bytes, context: "EventT") -> bool:
+    def in_cookie_profile(self, visitor: str, event: Event | bytes, context: EventT) -> bool:
         """True when an anonymous event is already counted in its cookie's stored profile.
 
         Such an event goes to the customer with the cookie's hand-over; sent on by
@@ -114,13 +115,13 @@ class Stages:
         parsed = decode_event(event) if isinstance(event, bytes) else event
         return counted(unpack(stored)[0], parsed, self.w.policy)
 
-    async def send_to_subject(self, subject: str, value: bytes) -> "FutureMessage":
+    async def send_to_subject(self, subject: str, value: bytes) -> FutureMessage:
         """On the re-keying topic, to the partition that owns ``subject``."""
         return await self.w.by_subject.send(key=subject.encode(), value=value, force=True,
                                             partition=self.partitioner.of_subject(subject))
 
-    async def timed_batch(self, stage: str, batch: list["EventT"],
-                          work: Callable[[list["EventT"]], Awaitable[None]]) -> None:
+    async def timed_batch(self, stage: str, batch: list[EventT],
+                          work: Callable[[list[EventT]], Awaitable[None]]) -> None:
         """Run a batch until it succeeds, and record its size and time (the latency budget)."""
         started = time.perf_counter()
         await self.until_done(lambda: work(batch), stage)
@@ -157,7 +158,7 @@ class Stages:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def dead_letter(self, event: "EventT", raw: bytes | None, rejected: EventRejected,
+    async def dead_letter(self, event: EventT, raw: bytes | None, rejected: EventRejected,
                           stage: str) -> None:
         message = event.message
         value = record(raw, rejected, stage=stage, topic=message.topic, partition=message.partition,
@@ -203,7 +204,7 @@ class Stages:
             await self.w.by_subject.send(key=SYNC_KEY, value=envelope.encode(envelope.Sync(partition)),
                                          force=True, partition=partition)
 
-    async def _backfill(self, event: "EventT", partition: int) -> None:
+    async def _backfill(self, event: EventT, partition: int) -> None:
         w = self.w
         now = w.now()
         registry = w.registry
@@ -250,7 +251,7 @@ class Stages:
 
     # --- reconcile: Redis from the profile table -----------------------------
 
-    async def _reconcile(self, event: "EventT", message: envelope.Reconcile) -> None:
+    async def _reconcile(self, event: EventT, message: envelope.Reconcile) -> None:
         w, partition = self.w, message.partition
         with event_context(event):
             values = {s: v for s in sorted(self.subjects_by_partition.get(partition, ())) if (v := w.profiles.get(s))}
@@ -305,11 +306,11 @@ class Stages:
             for partition in owned:
                 pipe.exists(w.keys.sentinel(partition))
             present = await pipe.execute()
-        except Exception as exc:  # noqa: BLE001 - Redis away: the writers report it
+        except Exception as exc:
             if not _is_connection_error(exc):
                 raise
             return
-        lost = [p for p, found in zip(owned, present) if not found]
+        lost = [p for p, found in zip(owned, present, strict=False) if not found]
         for partition in lost:
             request = f"repair-{int(time.time())}-p{partition}"
             log.warning("partition %d: Redis has lost this partition's state (sentinel gone): "

@@ -16,7 +16,6 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from pipeline.settings import Settings
 
-
 #: Room on top of ``CG_MAX_EVENT_BYTES`` for Kafka's record batch framing and the key.
 RECORD_OVERHEAD = 16 * 1024
 #: Room on the re-keying topics for the envelope around a forwarded event.

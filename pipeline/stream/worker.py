@@ -28,8 +28,8 @@ profile, merge IDs, SADD/SREM), so redelivery and restarts change nothing.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import faust
 from redis.asyncio import Redis
@@ -37,23 +37,23 @@ from redis.asyncio import Redis
 from pipeline.profile import ProfilePolicy
 from pipeline.registry import GroupRegistry
 from pipeline.settings import Settings
+from pipeline.store.connection import connect
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import MembershipWriter
-from pipeline.stream.definitions import DefinitionsWatcher
 from pipeline.stream import faust_compat
+from pipeline.stream.definitions import DefinitionsWatcher
 from pipeline.stream.faust_compat import install_overrides
 from pipeline.stream.health import Health
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.process import BoundedStopWorker
 from pipeline.stream.publish import ensure_definitions_topic
+from pipeline.stream.schedule import RecheckSchedule
 from pipeline.stream.topics import (
     RECORD_OVERHEAD,
     ensure_project_topics,
     ensure_topics,
     internal_topic_max_bytes,
 )
-from pipeline.stream.schedule import RecheckSchedule
-from pipeline.store.connection import connect
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class Worker:
 
         install_overrides()
         self.settings = settings
-        self.now = clock or (lambda: datetime.now(timezone.utc))  # tests move time forward
+        self.now = clock or (lambda: datetime.now(UTC))  # tests move time forward
         self.app_id = app_id or settings.app_id
         self.policy = ProfilePolicy.from_settings(settings)
         self.metrics = Metrics()
@@ -192,7 +192,7 @@ class Worker:
         consumer = self.app.consumer
         for tp in consumer.assignment():
             try:
-                read = consumer._read_offset.get(tp)  # private, metrics only
+                read = consumer._read_offset.get(tp)  # noqa: SLF001 - no public read position; metrics only
                 high = consumer.highwater(tp)
             except Exception:  # noqa: BLE001 - a metric must never stop the worker
                 continue

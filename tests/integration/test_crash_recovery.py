@@ -16,7 +16,7 @@ import subprocess
 import sys
 import urllib.request
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ BRANDS = ["Sony", "Stressless", "Lego", "Acme", "Fruit Co"]
 
 def _traffic(count: int, seed: int = 7) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     events = []
     for i in range(count):
         when = (now - timedelta(days=rng.uniform(0.1, 60))).isoformat()
@@ -73,7 +73,7 @@ def _expected(events: list[dict[str, Any]], settings: Settings) -> dict[str, set
         event = EVENT_ADAPTER.validate_python(raw)
         subject = subject_for(event.customer_id, event.visitor_id)
         fold(profiles.setdefault(subject, new_profile(subject)), event, policy)
-    today = policy.day_of(datetime.now(timezone.utc))
+    today = policy.day_of(datetime.now(UTC))
     return {s: set(memberships(registry.groups.values(), p, today)[0]) for s, p in profiles.items()}
 
 
@@ -93,7 +93,7 @@ def _start_worker(settings: Settings, log: Path) -> tuple[subprocess.Popen[bytes
 def _metrics(port: int) -> str:
     """The worker's /metrics (lag per partition, messages per stage): stalled, or wrong?"""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             return response.read().decode()
     except OSError as exc:
         return f"could not read /metrics: {exc!r}"

@@ -215,7 +215,7 @@ async def test_bad_events_are_dead_lettered_and_processing_continues(
         # a signup may name its public groups; the customer is registered and opted in
         assert {"1", "2"} <= await eventually(lambda: view.groups_of("c:c-by-name"), lambda g: {"1", "2"} <= g)
         letters = await dead_letters(settings, len(bad))
-        assert worker.metrics.dead_lettered.labels("ingest", "group type not allowed")._value.get() == 2
+        assert worker.metrics.dead_lettered.labels("ingest", "group type not allowed")._value.get() == 2  # noqa: SLF001
     by_reason = {}
     for letter in letters:
         by_reason.setdefault(letter["reason"], []).append(letter)

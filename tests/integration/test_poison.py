@@ -92,7 +92,7 @@ def _free_port() -> int:
 
 def _health(port: int) -> dict[str, Any] | None:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:
             return orjson.loads(response.read())
     except urllib.error.HTTPError as exc:
         return orjson.loads(exc.read())

@@ -71,7 +71,7 @@ def test_production_requires_an_admin_token(monkeypatch: pytest.MonkeyPatch) -> 
 def test_production_refuses_a_weak_admin_token(monkeypatch: pytest.MonkeyPatch, token: str) -> None:
     monkeypatch.setenv("CG_MODE", "production")
     monkeypatch.setenv("CG_ADMIN_TOKEN", token)
-    with pytest.raises(ValidationError, match="too weak for CG_MODE=production.*at least 32"):
+    with pytest.raises(ValidationError, match=r"too weak for CG_MODE=production.*at least 32"):
         Settings()
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
 from pipeline.traffic import TrafficShape, generate
 from schemas import decode_event
 
-NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 SHAPE = TrafficShape(customers=60, visitors=300, catalogue=80, days=450, seed=3)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pipeline.admin.commands import erasure_event, staff_membership_event
 from schemas.events import EVENT_ADAPTER, ErasureEvent, StaffMembershipEvent
 
-NOW = datetime(2025, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def test_a_staff_membership_event_is_valid_and_fresh() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -72,7 +72,7 @@ def test_a_draft_compiles_beside_live_groups_so_consent_names_resolve() -> None:
     fold(profile, EVENT_ADAPTER.validate_python({
         "type": "consent", "event_id": "e1", "occurred_at": "2025-11-20T10:00:00+00:00", "customer_id": "c1",
         "group_id": "1", "granted": True, "source": "account"}), POLICY)
-    assert matches(group, profile, POLICY.day_of(datetime(2025, 11, 20, 12, tzinfo=timezone.utc)))
+    assert matches(group, profile, POLICY.day_of(datetime(2025, 11, 20, 12, tzinfo=UTC)))
     # without the public group, the same draft does not compile
     error = _raises(422, compile_draft, {}, draft, POLICY)
     assert error.details[0]["group_id"] == DRAFT_ID and error.details[0]["location"] == "rule 1"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -29,7 +29,7 @@ def test_dates_are_strict_iso_days() -> None:
 
 
 def test_today_is_the_shops_local_day() -> None:
-    just_after_midnight_in_tokyo = datetime(2025, 11, 20, 15, 30, tzinfo=timezone.utc)
+    just_after_midnight_in_tokyo = datetime(2025, 11, 20, 15, 30, tzinfo=UTC)
     assert shop_today(Settings(shop_timezone="Asia/Tokyo"), just_after_midnight_in_tokyo) == date(2025, 11, 21)
     assert shop_today(Settings(shop_timezone="Europe/London"), just_after_midnight_in_tokyo) == date(2025, 11, 20)
 

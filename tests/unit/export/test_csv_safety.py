@@ -72,7 +72,7 @@ def test_control_characters_never_reach_the_file(cell: str) -> None:
     out = io.StringIO()
     SafeCsvWriter(out).row([cell])
     text = out.getvalue()
-    assert not any(ord(c) < 32 and c not in "\r\n" or c == "\x7f" for c in text), repr(text)
+    assert not any((ord(c) < 32 and c not in "\r\n") or c == "\x7f" for c in text), repr(text)
     assert "\ufffd" in text
 
 

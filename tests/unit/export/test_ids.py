@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.export.ids import DeltaJoin, IdSorter, read_ids, write_ids
 from schemas.identifiers import is_valid_id

@@ -7,7 +7,7 @@ import hashlib
 import io
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import orjson
@@ -19,7 +19,7 @@ from pipeline.store.keys import KeySpace
 from schemas.groups import GroupDefinition
 
 D1, D2, D3 = date(2025, 11, 19), date(2025, 11, 20), date(2025, 11, 21)
-NOW = datetime(2025, 11, 20, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 11, 20, 2, 0, tzinfo=UTC)
 
 
 def consent(granted: bool = True) -> str:
@@ -124,7 +124,7 @@ def test_rerunning_a_day_gives_identical_files(tmp_path: Path, source: FakeSourc
 def test_only_the_groups_asked_for(tmp_path: Path, source: FakeSource) -> None:
     manifest = export(source, tmp_path, groups=("12", "7", "12"))
     assert [f["file"] for f in manifest["files"]] == ["group-7.csv", "group-12.csv"]
-    with pytest.raises(UnknownGroups, match="no group '99'.*known: 1, 7, 12"):
+    with pytest.raises(UnknownGroups, match=r"no group '99'.*known: 1, 7, 12"):
         export(source, tmp_path, groups=("99",))
 
 

@@ -15,8 +15,8 @@ def record(**fields: object) -> str:
 
 def test_columns_and_fields_by_group_type() -> None:
     public, private, dynamic = spec_for("1", "public"), spec_for("7", "private"), spec_for("12", "dynamic")
-    assert public.columns == BASE_COLUMNS + ("opted_in_at", "opt_in_source", "recorded_by")
-    assert private.columns == BASE_COLUMNS + ("added_at", "added_source", "added_by")
+    assert public.columns == (*BASE_COLUMNS, "opted_in_at", "opt_in_source", "recorded_by")
+    assert private.columns == (*BASE_COLUMNS, "added_at", "added_source", "added_by")
     assert dynamic.columns == BASE_COLUMNS == ("customer_id", "email", "first_name", "last_name", "date_joined")
     assert public.fields[-1] == "consent:1" and private.fields[-1] == "staff:7"
     assert dynamic.fields == ("email", "first_name", "last_name", "date_joined")

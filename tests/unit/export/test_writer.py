@@ -36,10 +36,9 @@ def test_atomic_file_appears_whole_with_its_checksum(tmp_path: Path) -> None:
 def test_a_failure_leaves_the_older_file_and_no_temporary(tmp_path: Path) -> None:
     target = tmp_path / "a.csv"
     target.write_bytes(b"old, complete\r\n")
-    with pytest.raises(RuntimeError):
-        with atomic_file(target) as sink:
-            sink.write("new, half")
-            raise RuntimeError("Redis went away")
+    with pytest.raises(RuntimeError), atomic_file(target) as sink:
+        sink.write("new, half")
+        raise RuntimeError("Redis went away")
     assert target.read_bytes() == b"old, complete\r\n"
     assert os.listdir(tmp_path) == ["a.csv"]
 
@@ -79,10 +78,9 @@ def test_a_failed_run_keeps_the_older_folder_and_cleans_up(tmp_path: Path) -> No
     with DatedFolder(tmp_path, DAY) as folder:
         (folder.work / "group-1.csv").write_text("complete")
         folder.publish()
-    with pytest.raises(RuntimeError):
-        with DatedFolder(tmp_path, DAY) as folder:
-            (folder.work / "group-1.csv").write_text("half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), DatedFolder(tmp_path, DAY) as folder:
+        (folder.work / "group-1.csv").write_text("half")
+        raise RuntimeError("killed")
     assert (tmp_path / "2025-11-20" / "group-1.csv").read_text() == "complete"
     assert sorted(os.listdir(tmp_path)) == [".export.lock", "2025-11-20"]
 
@@ -100,10 +98,9 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next(tmp_path: Path) -> No
 
 
 def test_two_exports_cannot_build_in_the_same_base_at_once(tmp_path: Path) -> None:
-    with DatedFolder(tmp_path, DAY):
-        with pytest.raises(ExportBusy, match="another export is running"):
-            with DatedFolder(tmp_path, date(2025, 11, 21)):
-                pass
+    with (DatedFolder(tmp_path, DAY), pytest.raises(ExportBusy, match="another export is running"),
+          DatedFolder(tmp_path, date(2025, 11, 21))):
+        pass
     with DatedFolder(tmp_path, DAY) as folder:  # the lock is released afterwards
         folder.publish()
 

@@ -28,6 +28,7 @@ from pipeline.profile import (
     encode,
     new_profile,
 )
+
 from .builders import T0, basket, event_lists, fold_all, identify, order, search, signup, view
 
 instants = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))

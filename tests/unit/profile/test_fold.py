@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.profile import ProfilePolicy, fold, new_profile, normalise, subject_for
+
 from .builders import (
     T0,
     basket,

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.profile import ProfilePolicy, fold, merge, merge_hash, new_profile
+
 from .builders import T0, event_lists, fold_all, order, signup, view
 
 POLICIES = st.sampled_from([ProfilePolicy(retention_days=30), ProfilePolicy()])

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.profile import ProfilePolicy, fold, new_profile, prune
+
 from .builders import T0, event_lists, fold_all, identify, order, view
 
 # Events span ~90 days: a 30-day window makes pruning and late rejection common.
@@ -146,7 +147,7 @@ def test_visitor_ids_are_capped_to_the_smallest_whatever_the_order(seed) -> None
     random.Random(seed).shuffle(events)
     customer = fold_all(new_profile("c:42"), events, policy)
     assert customer.visitor_ids == {"vis-0", "vis-1", "vis-2"}
-    cookie = fold_all(new_profile("v:vis-9"), [view(visitor_id="vis-9")] + events, policy)
+    cookie = fold_all(new_profile("v:vis-9"), [view(visitor_id="vis-9"), *events], policy)
     assert cookie.visitor_ids == {"vis-0", "vis-1", "vis-9"}  # a cookie profile keeps its own ID
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from schemas.events import EVENT_ADAPTER, Event
 from schemas.groups import GroupDefinition
 
 POLICY = ProfilePolicy(timezone="Europe/London", retention_days=400, currency="GBP")
-NOW = datetime(2025, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
 _ids = itertools.count(1)
 
 
@@ -23,7 +23,7 @@ def at(day: date | str, hour: int = 12) -> datetime:
     if isinstance(day, str):
         d, m, y = (int(x) for x in day.split("/"))
         day = date(y, m, d)
-    return datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
 def event(kind: str, when: datetime | None = None, **fields: Any) -> Event:

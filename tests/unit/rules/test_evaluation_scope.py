@@ -14,6 +14,7 @@ from pipeline.rules.values import Duration
 from .conftest import NOW, POLICY, group, profile_of
 from .test_properties import RULES, events
 
+
 # Rows shared by several groups that differ only in window or threshold, so the
 # scope's per-row sums are reused across groups, plus the seed's groups.
 def _row(field: str, operator: str, value: object, **extra: object) -> dict[str, object]:

@@ -175,7 +175,7 @@ def test_membership_is_exact_after_every_event_as_days_pass_and_no_recheck_comes
     processor = SubjectProcessor(registry, policy)
     profile, next_check = None, None
     now = NOW
-    for e, gap in zip(batch, gaps):
+    for e, gap in zip(batch, gaps, strict=False):
         now += timedelta(days=gap)
         today = policy.day_of(now)
         result = processor.on_event(profile, next_check, "c:c1", e, now)

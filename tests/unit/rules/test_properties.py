@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,8 +13,6 @@ from pipeline.rules import load, memberships
 from schemas.events import EVENT_ADAPTER
 
 from .conftest import NOW, POLICY
-
-from pathlib import Path
 
 RULES = load(Path(__file__).parents[3] / "rules_config", POLICY)
 BRANDS = ["Sony", "Stressless", "Lego", "Acme"]

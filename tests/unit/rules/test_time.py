@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from pipeline.rules import evaluate, matches, next_change_day
 
 from .conftest import NOW, POLICY, at, group, order, profile_of, signup, today, view
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def _day(text: str) -> int:

@@ -43,7 +43,7 @@ def test_relative_dates(text: str, expected: RelativeDate) -> None:
 
 @pytest.mark.parametrize("text", ["31/02/2025", "2025/11/01", "next tuesday", "3 fortnights ago", 20251101])
 def test_bad_dates_say_how_to_write_one(text: object) -> None:
-    with pytest.raises(ValueError, match="date|unit"):
+    with pytest.raises(ValueError, match=r"date|unit"):
         parse_date(text)
 
 

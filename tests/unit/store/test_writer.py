@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pipeline.processor import Result
-from pipeline.profile import new_profile
-from pipeline.store.keys import KeySpace, split_subject
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.processor import Result
+from pipeline.profile import new_profile
+from pipeline.store.keys import KeySpace, split_subject
 from pipeline.store.writer import coalesce, plan
 
 KEYS = KeySpace("cg")
@@ -90,7 +90,7 @@ def _apply(commands: list[tuple[str, ...]]) -> dict[str, object]:
         elif op == "SET":
             db[key] = rest[0]
         elif op == "HSET":
-            db[key] = dict(zip(rest[::2], rest[1::2]))
+            db[key] = dict(zip(rest[::2], rest[1::2], strict=False))
     return {k: v for k, v in db.items() if v != set()}
 
 

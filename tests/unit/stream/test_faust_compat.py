@@ -6,9 +6,8 @@ import asyncio
 from collections import defaultdict
 from types import SimpleNamespace
 
-from intervaltree import IntervalTree
-
 from faust.types import TP
+from intervaltree import IntervalTree
 
 from pipeline.stream import faust_compat
 
