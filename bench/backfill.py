@@ -27,8 +27,9 @@ from datetime import UTC, date, datetime
 from redis.asyncio import Redis
 
 from bench.common import say
-from pipeline.processor import SubjectProcessor, pack, unpack
+from pipeline.processor import SubjectProcessor
 from pipeline.profile import ProfilePolicy, Stamped
+from pipeline.profile.stored import pack, unpack
 from pipeline.registry import GroupRegistry
 from pipeline.settings import Settings
 from pipeline.store.connection import connect
@@ -127,7 +128,7 @@ async def run(settings: Settings, templates: list[bytes], count: int,
                 changed_value = processor.backfill_stored(store[subject], changed, now)
                 if changed_value is not None:
                     result, value = changed_value
-                    writer.stage(subject, result)
+                    writer.stage(subject, result.change)
                     joined += len(result.joined)
                     updates.append((subject, value))
             commands += writer.pending

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 
 from bench.common import percentile, say
 from pipeline.identity import route
-from pipeline.processor import Result, SubjectProcessor, pack, unpack
+from pipeline.processor import Result, SubjectProcessor
 from pipeline.profile import ProfilePolicy
+from pipeline.profile.stored import pack, unpack
 from pipeline.registry import GroupRegistry
 from pipeline.store.details import details_commands, details_of
 from pipeline.store.keys import KeySpace

@@ -280,7 +280,7 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
         sections.append(Section("Export and lookups", "\n".join(body)))
     if sizes:
         sections.append(Section("Memory", (
-            f"Stored value = `pipeline.processor.pack` (4-byte re-check header + `pipeline.profile.encode`, zlib "
+            f"Stored value = `pipeline.profile.stored.pack` (4-byte re-check header + `pipeline.profile.encode`, zlib "
             f"above 384 B), over the {sizes['profiles']:,} profiles folded from the first "
             f"{config.template_events:,} events with the seed's groups: mean {sizes['mean']:,.0f} B, p50 "
             f"{sizes['p50']:,.0f} B, p95 {sizes['p95']:,.0f} B, p99 {sizes['p99']:,.0f} B, max {sizes['max']:,.0f} B. "

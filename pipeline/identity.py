@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.processor import Handover
+from pipeline.messages import Handover
 from schemas.events import Event
 
 

@@ -6,89 +6,24 @@ and gets back the new profile (or a deletion), the membership changes to write
 to Redis, and messages to send on. Keeping this pure lets every identity,
 merge, erasure and time case be tested without Kafka or Redis.
 
-The stored value of a subject is a 6-byte header (the day of its next
-time-based re-check, the length of its group list), its groups, then its
-encoded profile. A worker rebuilding its re-check schedule after a restart
-reads only headers, and a change of membership alone re-uses the encoded body.
+The stored value it reads and returns is :mod:`pipeline.profile.stored`; the
+messages it asks other subjects to handle are :mod:`pipeline.messages`.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import orjson
-
+from pipeline.membership import MembershipChange
+from pipeline.messages import Forget, Handover, MergeIn, Outgoing
 from pipeline.profile import Profile, ProfilePolicy, add_visitor, decode, encode, fold, merge, new_profile
+from pipeline.profile.stored import body_of, pack, unpack
 from pipeline.registry import GroupRegistry
 from pipeline.rules import CompiledGroup, evaluation_scope, matches, next_change_day
 from pipeline.rules.index import EVERYTHING, event_keys
 from schemas.events import Event
-
-_HEADER = struct.Struct(">IH")  # next re-check day (date ordinal, 0 for none), groups length
-
-
-def pack(profile: Profile, next_check: int | None, body: bytes | None = None) -> bytes:
-    """Header, the groups, then the encoded profile (without its groups).
-
-    The groups sit outside the encoded body so that a change of membership alone
-    (a back-fill, a re-check) stores the unchanged ``body`` again instead of
-    re-encoding and re-compressing the whole profile.
-    """
-    groups = orjson.dumps(sorted(profile.groups)) if profile.groups else b""
-    if body is None:
-        body = encode(profile, with_groups=False)
-    return _HEADER.pack(next_check or 0, len(groups)) + groups + body
-
-
-def unpack(stored: bytes, *, reads: frozenset[str] | None = None) -> tuple[Profile, int | None]:
-    """The profile and its re-check day; with ``reads``, a partial read-only profile (see ``decode``)."""
-    day, size = _HEADER.unpack_from(stored)
-    start = _HEADER.size + size
-    profile = decode(stored[start:], reads=reads)
-    profile.groups = set(orjson.loads(stored[_HEADER.size:start])) if size else set()
-    return profile, day or None
-
-
-def body_of(stored: bytes) -> bytes:
-    """The encoded profile inside a stored value, to store again unchanged."""
-    _, size = _HEADER.unpack_from(stored)
-    return stored[_HEADER.size + size:]
-
-
-def peek_next_check(stored: bytes) -> int | None:
-    day, _ = _HEADER.unpack_from(stored)
-    return day or None
-
-
-@dataclass(frozen=True, slots=True)
-class Handover:
-    """Tell a visitor's profile to move into a customer's (sent to the visitor's subject)."""
-
-    customer: str  # "c:<id>"
-    merge_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class MergeIn:
-    """A visitor's profile arriving at the customer's subject."""
-
-    visitor: str  # "v:<id>"
-    merge_id: str
-    profile: bytes | None  # encoded profile, None when the visitor had none
-
-
-@dataclass(frozen=True, slots=True)
-class Forget:
-    """GDPR: drop the link from a cookie to an erased customer (sent to the identity stage)."""
-
-    visitor_id: str
-    customer_id: str
-
-
-Outgoing = MergeIn | Forget
 
 
 @dataclass
@@ -110,6 +45,13 @@ class Result:
     @property
     def changes_membership(self) -> bool:
         return bool(self.joined or self.left or self.dropped or self.reset_mirrors)
+
+    @property
+    def change(self) -> MembershipChange:
+        """What Redis must show of this result."""
+        groups = tuple(sorted(self.profile.groups)) if self.profile is not None else ()
+        return MembershipChange(self.joined, self.left, self.dropped, self.delete, self.mirrors,
+                                self.reset_mirrors, groups)
 
 
 def split_visitor(subject: str) -> str:

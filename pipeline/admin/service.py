@@ -29,7 +29,7 @@ from pipeline.admin.validation import (
     parse_model,
     rule_error_details,
 )
-from pipeline.processor import unpack
+from pipeline.profile.stored import unpack
 from pipeline.rules import CompiledGroup, evaluate, matches
 from pipeline.stream.publish import diff, publish, read_definitions
 from schemas.groups import GroupDefinition

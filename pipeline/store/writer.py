@@ -11,32 +11,31 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
-from pipeline.processor import Result
+from pipeline.membership import MembershipChange
 from pipeline.store.keys import KeySpace, split_subject
 
 Command = tuple[str, ...]  # ("SADD", key, member, ...)
 
 
-def plan(keys: KeySpace, subject: str, result: Result) -> list[Command]:
-    """The Redis commands that make ``result`` visible, in the order they must run."""
+def plan(keys: KeySpace, subject: str, change: MembershipChange) -> list[Command]:
+    """The Redis commands that make ``change`` visible, in the order they must run."""
     anonymous, raw_id = split_subject(subject)
     own = keys.subject(subject)
     commands: list[Command] = []
-    if result.dropped or result.delete:
-        commands += [("SREM", keys.members(g, anonymous), raw_id) for g in sorted(result.dropped)]
+    if change.dropped or change.delete:
+        commands += [("SREM", keys.members(g, anonymous), raw_id) for g in sorted(change.dropped)]
         commands.append(("DEL", own))
-        commands += [("DEL", keys.subject(m), keys.link(m)) for m in result.mirrors]
+        commands += [("DEL", keys.subject(m), keys.link(m)) for m in change.mirrors]
         return commands
-    joined, left = sorted(result.joined), sorted(result.left)
-    for target in (own, *(keys.subject(m) for m in result.mirrors)):
+    joined, left = sorted(change.joined), sorted(change.left)
+    for target in (own, *(keys.subject(m) for m in change.mirrors)):
         if joined:
             commands.append(("SADD", target, *joined))
         if left:
             commands.append(("SREM", target, *left))
     commands += [("SADD", keys.members(g, anonymous), raw_id) for g in joined]
     commands += [("SREM", keys.members(g, anonymous), raw_id) for g in left]
-    groups = sorted(result.profile.groups) if result.profile is not None else []
-    commands += mirror_commands(keys, subject, result.reset_mirrors, groups)
+    commands += mirror_commands(keys, subject, change.reset_mirrors, sorted(change.groups))
     return commands
 
 
@@ -87,9 +86,9 @@ class MembershipWriter:
         self.keys = keys
         self._pending: list[Command] = []
 
-    def stage(self, subject: str, result: Result) -> None:
-        if result.changes_membership or result.delete:
-            self._pending += plan(self.keys, subject, result)
+    def stage(self, subject: str, change: MembershipChange) -> None:
+        if change.visible:
+            self._pending += plan(self.keys, subject, change)
 
     def stage_commands(self, commands: Iterable[Command]) -> None:
         self._pending += commands

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from pipeline.processor import Forget, Handover, MergeIn
+from pipeline.messages import Forget, Handover, MergeIn
 
 EVENT, HANDOVER, MERGE_IN, RECHECK, SYNC, FORGET, RECONCILE = b"E", b"H", b"M", b"R", b"S", b"F", b"C"
 _LENGTH = struct.Struct(">I")

@@ -25,7 +25,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from pipeline.identity import route
-from pipeline.processor import Forget
+from pipeline.messages import Forget
 from pipeline.stream import envelope
 from pipeline.stream.delivery import delivered
 from pipeline.stream.faust_compat import event_context

@@ -34,8 +34,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pipeline.processor import Forget, Handover, MergeIn, Outgoing, Result, SubjectProcessor, pack, unpack
+from pipeline.messages import Forget, Handover, MergeIn, Outgoing
+from pipeline.processor import Result, SubjectProcessor
 from pipeline.profile import Profile
+from pipeline.profile.stored import pack, unpack
 from pipeline.store.details import details_commands, details_of
 from pipeline.stream import envelope
 from pipeline.stream.delivery import delivered
@@ -124,7 +126,7 @@ class ProfileBatch:
         return processor.on_event(state.profile, state.next_check, subject, message, now)
 
     def _apply(self, state: _State, subject: str, result: Result) -> None:
-        self.w.writer.stage(subject, result)
+        self.w.writer.stage(subject, result.change)
         m = self.w.metrics.membership_changes
         if result.joined:
             m.labels("joined").inc(len(result.joined))

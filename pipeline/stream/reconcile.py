@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from pipeline.processor import unpack
+from pipeline.profile.stored import unpack
 from pipeline.store.details import details_of
 from pipeline.store.keys import KeySpace, split_subject
 from pipeline.store.writer import Command, mirror_commands

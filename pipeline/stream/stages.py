@@ -20,8 +20,9 @@ import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from pipeline.processor import SubjectProcessor, peek_next_check, unpack
+from pipeline.processor import SubjectProcessor
 from pipeline.profile import counted
+from pipeline.profile.stored import peek_next_check, unpack
 from pipeline.stream import envelope, reconcile
 from pipeline.stream.dead_letter import record
 from pipeline.stream.delivery import delivered
@@ -231,7 +232,7 @@ class Stages:
                     changed_value = processor.backfill_stored(value, changed, now)
                     if changed_value is not None:
                         result, new_value = changed_value
-                        w.writer.stage(subject, result)
+                        w.writer.stage(subject, result.change)
                         updates.append((subject, new_value, result.next_check))
             await self.flush_redis()
             with event_context(event):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.identity import Routing, route
-from pipeline.processor import Handover
+from pipeline.messages import Handover
 
 from .rules.conftest import event, view
 

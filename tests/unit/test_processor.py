@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pipeline.processor import (
-    Forget,
-    Handover,
-    MergeIn,
-    SubjectProcessor,
-    body_of,
-    pack,
-    peek_next_check,
-    unpack,
-)
+from pipeline.messages import Forget, Handover, MergeIn
+from pipeline.processor import SubjectProcessor
 from pipeline.profile import decode
+from pipeline.profile.stored import body_of, pack, peek_next_check, unpack
 from pipeline.registry import GroupRegistry
 from schemas.groups import GroupDefinition
 

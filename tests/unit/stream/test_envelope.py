@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.processor import Forget, Handover, MergeIn
+from pipeline.messages import Forget, Handover, MergeIn
 from pipeline.stream import envelope
 from pipeline.stream.dead_letter import MAX_RECORD_BYTES, RAW_LIMIT, raw_of, record
 from schemas.decode import EventRejected, FieldError
