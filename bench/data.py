@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.common import say
 from pipeline.settings import Settings
-from pipeline.stream.topics import ensure_topics
+from pipeline.topics import ensure_topics
 from pipeline.traffic import TrafficShape, generate
 
 

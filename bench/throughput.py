@@ -27,11 +27,12 @@ from pathlib import Path
 
 from bench.common import rss_bytes, say
 from bench.worker_process import LagProbe, Progress, WorkerProcess
+from pipeline.definitions.diff import diff
+from pipeline.definitions.topic import ensure_definitions_topic, publish, read_definitions
 from pipeline.profile import ProfilePolicy
 from pipeline.rules import load
 from pipeline.settings import Settings
-from pipeline.stream.publish import diff, ensure_definitions_topic, publish, read_definitions
-from pipeline.stream.topics import ensure_project_topics
+from pipeline.topics import ensure_project_topics
 
 POLL_SECONDS = 0.5
 

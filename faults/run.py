@@ -24,10 +24,10 @@ from bench.common import free_port
 from bench.worker_process import LagProbe, WorkerProcess
 from faults.state import Snapshot, snapshot
 from faults.traffic import Record
+from pipeline.definitions.diff import diff as definitions_diff
+from pipeline.definitions.topic import ensure_definitions_topic, publish, read_definitions
 from pipeline.settings import Settings
-from pipeline.stream.publish import diff as definitions_diff
-from pipeline.stream.publish import ensure_definitions_topic, publish, read_definitions
-from pipeline.stream.topics import ensure_project_topics
+from pipeline.topics import ensure_project_topics
 from schemas.groups import GroupDefinition
 
 

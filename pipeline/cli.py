@@ -96,8 +96,10 @@ def cmd_rules_explain(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rules_apply(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
+    from pipeline.control import estimate_members
+    from pipeline.definitions.diff import diff
+    from pipeline.definitions.topic import publish, read_definitions
     from pipeline.rules import load
-    from pipeline.stream.publish import diff, estimate_members, publish, read_definitions
 
     path = Path(args.path or settings.rules_dir)
     ruleset = load(path, _policy(settings))
@@ -149,7 +151,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from pipeline.stream.publish import request_reconcile
+    from pipeline.control import request_reconcile
 
     reports = asyncio.run(request_reconcile(settings, timeout=args.timeout))
     for r in sorted(reports, key=lambda r: r["partition"]):

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     rules_dir: Path = Path("rules_config")
     max_future_seconds: int = Field(default=3600, ge=0)
     #: The largest Kafka record on the events topic (one event), in bytes. The topics
-    #: are created to accept it (pipeline.stream.topics); a larger record is refused
+    #: are created to accept it (pipeline.topics); a larger record is refused
     #: by the broker at produce time, one up to the topic's limit is dead-lettered.
     max_event_bytes: int = Field(default=1_048_576, ge=4096, le=8 * 1_048_576)
 

@@ -29,9 +29,10 @@ from pipeline.admin.validation import (
     parse_model,
     rule_error_details,
 )
+from pipeline.definitions.diff import diff
+from pipeline.definitions.topic import publish, read_definitions
 from pipeline.profile.stored import unpack
 from pipeline.rules import CompiledGroup, evaluate, matches
-from pipeline.stream.publish import diff, publish, read_definitions
 from schemas.groups import GroupDefinition
 
 if TYPE_CHECKING:

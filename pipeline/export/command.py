@@ -32,12 +32,12 @@ def shop_today(settings: Settings, now: datetime | None = None) -> date:
 def export_command(settings: Settings, groups: Sequence[str] = (), day: str | None = None,
                    out: str | None = None, delta: bool = False, stderr: TextIO | None = None) -> int:
     """Run one export; 0 on success, 2 for a bad request, 1 when another export is running."""
+    from pipeline.definitions.topic import read_definitions
     from pipeline.export.job import ExportRequest, UnknownGroups, run_export
     from pipeline.export.progress import make_progress
     from pipeline.export.source import MemberSource, connect
     from pipeline.export.writer import ExportBusy
     from pipeline.store.keys import KeySpace
-    from pipeline.stream.publish import read_definitions
 
     stderr = stderr or sys.stderr
     try:

@@ -34,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 import faust
 from redis.asyncio import Redis
 
+from pipeline.definitions.topic import ensure_definitions_topic
+from pipeline.definitions.watcher import DefinitionsWatcher
 from pipeline.profile import ProfilePolicy
 from pipeline.registry import GroupRegistry
 from pipeline.settings import Settings
@@ -41,14 +43,12 @@ from pipeline.store.connection import connect
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import MembershipWriter
 from pipeline.stream import faust_compat
-from pipeline.stream.definitions import DefinitionsWatcher
 from pipeline.stream.faust_compat import install_overrides
 from pipeline.stream.health import Health
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.process import BoundedStopWorker
-from pipeline.stream.publish import ensure_definitions_topic
 from pipeline.stream.schedule import RecheckSchedule
-from pipeline.stream.topics import (
+from pipeline.topics import (
     RECORD_OVERHEAD,
     ensure_project_topics,
     ensure_topics,

@@ -12,11 +12,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis.asyncio import Redis
 
+from pipeline.definitions.diff import diff
+from pipeline.definitions.topic import ensure_definitions_topic, publish, read_definitions
 from pipeline.settings import Settings
 from pipeline.store.keys import KeySpace
-from pipeline.stream.publish import diff, ensure_definitions_topic, publish, read_definitions
-from pipeline.stream.topics import ensure_project_topics
 from pipeline.stream.worker import Worker
+from pipeline.topics import ensure_project_topics
 from schemas.groups import GroupDefinition
 
 T = TypeVar("T")

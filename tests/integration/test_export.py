@@ -29,11 +29,11 @@ import pytest
 import redis as redis_sync
 from redis.asyncio import Redis
 
+from pipeline.definitions.topic import read_definitions
 from pipeline.export.job import ExportRequest, run_export
 from pipeline.export.source import MemberSource, connect
 from pipeline.settings import Settings
 from pipeline.store.keys import KeySpace
-from pipeline.stream.publish import read_definitions
 from schemas.groups import GroupDefinition
 
 from .harness import Clock, View, ago, apply, eventually, prepare, produce, running_worker

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.settings import Settings
 from pipeline.stream import faust_compat
-from pipeline.stream.topics import ensure_topics
+from pipeline.topics import ensure_topics
 
 MESSAGES = 20
 

@@ -10,8 +10,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
 from pipeline.settings import Settings
-from pipeline.stream.echo import create_app, running, seen_key
-from pipeline.stream.topics import ensure_project_topics, project_topics
+from pipeline.topics import ensure_project_topics, project_topics
+from tests.integration.echo_app import create_app, running, seen_key
 
 
 async def _members_eventually(redis: Redis, key: str, expected: set[str], timeout_s: float = 30.0) -> set[str]:

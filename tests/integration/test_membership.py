@@ -236,7 +236,7 @@ async def test_bad_events_are_dead_lettered_and_processing_continues(
 
 async def test_reconcile_rebuilds_redis_and_repairs_drift(
         settings: Settings, redis: Redis, seed_definitions: list[Any]) -> None:
-    from pipeline.stream.publish import request_reconcile
+    from pipeline.control import request_reconcile
 
     clock, view = Clock(), View(redis, settings)
     await prepare(settings)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from pipeline.definitions.topic import read_definitions
 from pipeline.settings import Settings
-from pipeline.stream.publish import read_definitions
 from pipeline.stream.worker import Worker
 
 from .harness import Clock, View, apply, eventually, prepare, produce, start_worker, stop_worker

@@ -1,8 +1,8 @@
-"""A minimal Faust app: the foundation demo's worker and the integration tests' subject.
+"""A minimal Faust app for the integration tests: the Kafka -> Faust -> Redis path with nothing else.
 
 One agent reads the events topic and adds each event's ``id`` to a Redis set, in
 batches (one SADD per batch, not per event). It proves the Kafka -> Faust -> Redis
-path end to end; the real segmentation worker replaces it.
+path end to end, apart from the segmentation worker (which replaces it in every other test).
 
 The app runs inside the caller's event loop (no ``faust worker`` CLI needed)::
 

@@ -1,8 +1,8 @@
-"""pipeline.stream.echo.event_id: which payloads carry an id."""
+"""tests.integration.echo_app.event_id: which payloads carry an id (pure; no servers)."""
 
 import pytest
 
-from pipeline.stream.echo import event_id
+from tests.integration.echo_app import event_id
 
 
 @pytest.mark.parametrize(
