@@ -36,7 +36,7 @@ from pipeline.store.connection import connect
 from pipeline.store.details import details_commands, details_of
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import MembershipWriter
-from pipeline.stream.stages import BACKFILL_CHUNK
+from pipeline.stream.maintenance import BACKFILL_CHUNK
 from schemas.groups import GroupDefinition
 
 NEW_GROUP = GroupDefinition.model_validate({

@@ -139,10 +139,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     import logging
 
-    from pipeline.stream.worker import Worker
+    from pipeline.assembly import build_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    worker = Worker(settings)
+    worker = build_worker(settings)
     asyncio.run(worker.prepare_topics())
     worker.main()
     return 0

@@ -19,6 +19,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
+from pipeline.assembly import build_worker
 from pipeline.definitions.diff import diff
 from pipeline.definitions.topic import ensure_definitions_topic, publish, read_definitions
 from pipeline.profile import ProfilePolicy
@@ -110,7 +111,7 @@ async def run(settings: Settings, shape: TrafficShape) -> int:
         say(f"  {line}")
     await publish(settings, changes)
     say("3/5 starting a worker")
-    worker = Worker(settings)
+    worker = build_worker(settings)
     await worker.start()
     try:
         await asyncio.wait_for(worker.watcher.ready.wait(), 60)

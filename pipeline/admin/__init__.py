@@ -18,37 +18,3 @@ Handlers run on the worker's event loop, so they stay short: scans over the
 table (dry run) yield every few thousand profiles, and everything that changes
 data is a message (a definition, or an event) that the pipeline applies.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from pipeline.admin.auth import Authenticator, public_routes
-from pipeline.admin.http import make_middleware
-
-if TYPE_CHECKING:
-    from pipeline.admin.service import AdminService
-    from pipeline.stream.worker import Worker
-
-
-def register_admin(worker: Worker) -> AdminService:
-    """Add the admin routes, auth/error middleware and the API's producer to a worker's app."""
-    from pipeline.admin.service import AdminService
-    from pipeline.admin.views import ROUTES, ExplainView
-
-    app, settings = worker.app, worker.settings
-    service = AdminService(worker)
-    auth = Authenticator(settings.admin_token, settings.mode)
-    middleware = make_middleware(auth, public_routes(settings.metrics_public))
-    app.web.web_app.middlewares.append(middleware)  # type: ignore[attr-defined]
-    for path, base in ROUTES:
-        attrs: dict[str, object] = {"service": service, "__module__": base.__module__}
-        if base is ExplainView:
-            attrs["get"] = app.table_route(table=worker.profiles, match_info="subject")(base.get)
-        app.page(path, name=f"admin-{base.__name__}")(type(base.__name__, (base,), attrs))
-
-    async def stop_producer(sender: object, **_: object) -> None:
-        await service.producer.stop()
-
-    app.on_before_shutdown.connect(stop_producer)
-    return service

@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
 
 from pipeline.admin import members_csv
 from pipeline.admin.commands import EventProducer, erasure_event, staff_membership_event
@@ -31,12 +34,42 @@ from pipeline.admin.validation import (
 )
 from pipeline.definitions.diff import diff
 from pipeline.definitions.topic import publish, read_definitions
+from pipeline.profile import ProfilePolicy
 from pipeline.profile.stored import unpack
+from pipeline.registry import GroupRegistry
 from pipeline.rules import CompiledGroup, evaluate, matches
+from pipeline.settings import Settings
+from pipeline.store.keys import KeySpace
 from schemas.groups import GroupDefinition
 
-if TYPE_CHECKING:
-    from pipeline.stream.worker import Worker
+
+class StoredProfiles(Protocol):
+    """The worker's profile table, read only."""
+
+    def raw(self, subject: str) -> bytes | None: ...
+
+    def stored_subjects(self) -> list[str]: ...
+
+
+class WorkerView(Protocol):
+    """What the admin API reads of the worker that serves it (:class:`pipeline.stream.worker.Worker`)."""
+
+    settings: Settings
+    policy: ProfilePolicy
+    keys: KeySpace
+    redis: Redis
+
+    @property
+    def registry(self) -> GroupRegistry: ...
+
+    @property
+    def profiles(self) -> StoredProfiles: ...
+
+    def now(self) -> datetime: ...
+
+    def ready(self) -> bool:
+        """Definitions read and no rebalance under way."""
+        ...
 
 log = logging.getLogger(__name__)
 APPLY_WAIT_SECONDS = 10.0
@@ -59,7 +92,7 @@ def _text(value: bytes | str | None) -> str | None:
 
 
 class AdminService:
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: WorkerView) -> None:
         self.worker = worker
         self.producer = EventProducer(worker.settings.kafka_bootstrap, worker.settings.topic_events)
         self._definitions_lock = asyncio.Lock()  # one definition change at a time per worker
@@ -204,7 +237,7 @@ class AdminService:
     # --- live profiles ------------------------------------------------------------
 
     def _require_ready(self) -> None:
-        if not self.worker.watcher.ready.is_set() or self.worker.app.rebalancing:
+        if not self.worker.ready():
             raise ApiError(503, "the worker is starting or rebalancing: its profiles are incomplete",
                            "retry in a few seconds", {"Retry-After": "5"})
 
@@ -215,12 +248,12 @@ class AdminService:
         group = compile_draft(live, draft, self.worker.policy)
         self._require_ready()
         today = self.worker.policy.day_of(self.worker.now())
-        table = self.worker.profiles
-        subjects = list(table.keys())  # a snapshot: the profile stage keeps writing meanwhile
+        profiles = self.worker.profiles
+        subjects = profiles.stored_subjects()  # a snapshot: the profile stage keeps writing meanwhile
         customers = guests = scanned = 0
         for start in range(0, len(subjects), SCAN_CHUNK):
             for subject in subjects[start:start + SCAN_CHUNK]:
-                stored = table.get(subject)
+                stored = profiles.raw(subject)
                 if stored is None:
                     continue
                 profile, _ = unpack(stored)
@@ -237,7 +270,7 @@ class AdminService:
         """The evaluator's explanation for one stored subject, for one group or all of them."""
         groups = [self.group(group_id)] if group_id else self._groups()
         self._require_ready()
-        stored = self.worker.profiles.get(subject)
+        stored = self.worker.profiles.raw(subject)
         if stored is None:
             raise ApiError(404, f"no profile for {subject} on this worker",
                            "the subject has sent no events yet, or was erased")

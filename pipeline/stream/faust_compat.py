@@ -51,9 +51,9 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from faust.streams import _current_event
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer
@@ -258,7 +258,7 @@ async def drain_in_order(self: Consumer, fetcher: Any) -> None:
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             self.diag.set_flag(CONSUMER_FETCHING)
-            fetch = self.getmany(timeout=1.0)
+            fetch = cast("AsyncGenerator[tuple[Any, Any], None]", self.getmany(timeout=1.0))
             await asyncio.sleep(0)  # getmany can return at once, again and again
             if not self.should_stop:
                 async for tp, message in fetch:

@@ -20,7 +20,7 @@ retries and crashes safe:
    redelivered batch re-sends them and the receiver drops the duplicate by its
    merge ID.
 3. **The table** last; the stage then waits until its changelog records are
-   in Kafka before the batch is acknowledged (``Stages.until_done``): table
+   in Kafka before the batch is acknowledged (:meth:`Effects.until_done <pipeline.stream.effects.Effects.until_done>`): table
    recovery replays the changelog over a worker's local RocksDB, so a write
    whose record a SIGKILL lost could otherwise be undone after its batch was
    acknowledged.
@@ -32,23 +32,18 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any
 
 from pipeline.messages import Forget, Handover, MergeIn, Outgoing
 from pipeline.processor import Result, SubjectProcessor
-from pipeline.profile import Profile
-from pipeline.profile.stored import pack, unpack
+from pipeline.profile import Profile, counted
 from pipeline.store.details import details_commands, details_of
 from pipeline.stream import envelope
+from pipeline.stream.context import StageContext
 from pipeline.stream.delivery import delivered
-from pipeline.stream.faust_compat import event_context
+from pipeline.stream.effects import Effects
 from schemas.decode import EventRejected, decode_event
 from schemas.events import Event
-
-if TYPE_CHECKING:
-    from faust.types import EventT
-
-    from pipeline.stream.stages import Stages
 
 log = logging.getLogger(__name__)
 
@@ -57,30 +52,44 @@ log = logging.getLogger(__name__)
 ProfileMessage = Event | bytes | envelope.Recheck | Handover | MergeIn
 
 
+def in_cookie_profile(ctx: StageContext, visitor: str, event: Event | bytes, at: Any) -> bool:
+    """True when an anonymous event is already counted in its cookie's stored profile.
+
+    Such an event goes to the customer with the cookie's hand-over; sent on by
+    itself as well (it is read again after a crash or a rewind, once the cookie is
+    linked) it could reach the customer before the hand-over and be counted twice.
+    """
+    stored = ctx.profiles.load(f"v:{visitor}", at)
+    if stored is None:  # the usual case once the hand-over is done: no decoding at all
+        return False
+    parsed = decode_event(event) if isinstance(event, bytes) else event
+    return counted(stored[0], parsed, ctx.policy)
+
+
 @dataclass
 class _State:
     profile: Profile | None
     next_check: int | None
-    event: EventT  # the latest message for the subject: its partition is the table's
+    event: Any  # the latest message for the subject: its partition is the table's
     dirty: bool = False
     delete: bool = False
 
 
 class ProfileBatch:
-    def __init__(self, stages: Stages, stage: str, now: datetime) -> None:
-        self.stages = stages
-        self.w = stages.w
+    def __init__(self, ctx: StageContext, effects: Effects, stage: str, now: datetime) -> None:
+        self.ctx = ctx
+        self.effects = effects
         self.stage = stage
         self.now = now
-        self.processor = SubjectProcessor(self.w.registry, self.w.policy)
+        self.processor = SubjectProcessor(ctx.registry(), ctx.policy)
         self.states: dict[str, _State] = {}
         self.outgoing: list[tuple[str, Outgoing]] = []
         self.forwarded: list[tuple[str, bytes]] = []  # (subject, raw event) for another partition
 
-    async def handle(self, subject: str, message: ProfileMessage, event: EventT) -> None:
+    async def handle(self, subject: str, message: ProfileMessage, event: Any) -> None:
         """Fold one message into the subject's profile; stage its Redis writes."""
-        w = self.w
-        w.metrics.events_in.labels("profiles").inc()
+        ctx = self.ctx
+        ctx.metrics.events_in.labels("profiles").inc()
         state = self.states.get(subject) or self._load(subject, event)
         state.event = event
         started = time.perf_counter()
@@ -90,13 +99,12 @@ class ProfileBatch:
         except Exception as exc:
             log.exception("cannot process a message for %s", subject)
             raw = message if isinstance(message, bytes) else event.value
-            await self.stages.dead_letter(event, raw, EventRejected(f"processing failed: {exc!r}"),
-                                          self.stage)
+            await self.effects.dead_letter(event, raw, EventRejected(f"processing failed: {exc!r}"), self.stage)
             return
-        w.metrics.evaluation_seconds.observe(time.perf_counter() - started)
+        ctx.metrics.evaluation_seconds.observe(time.perf_counter() - started)
         self._apply(state, subject, result)
-        w.writer.stage_commands(details_commands(
-            w.keys, subject, details_before, details_of(state.profile), result.delete))
+        ctx.writer.stage_commands(details_commands(
+            ctx.keys, subject, details_before, details_of(state.profile), result.delete))
         self.states[subject] = state
         self.outgoing += result.outgoing
 
@@ -104,20 +112,18 @@ class ProfileBatch:
         """Send a raw event on to ``subject``'s partition with the batch's other messages."""
         self.forwarded.append((subject, raw))
 
-    def _load(self, subject: str, event: EventT) -> _State:
-        with event_context(event):
-            stored = self.w.profiles.get(subject)
+    def _load(self, subject: str, event: Any) -> _State:
+        stored = self.ctx.profiles.load(subject, event)
         if stored is None:
             return _State(None, None, event)
-        profile, next_check = unpack(stored)
-        return _State(profile, next_check, event)
+        return _State(stored[0], stored[1], event)
 
     def _run(self, state: _State, subject: str, message: ProfileMessage) -> Result:
         processor, now = self.processor, self.now
         if isinstance(message, bytes):
             message = decode_event(message)
         if isinstance(message, envelope.Recheck):
-            self.w.metrics.rechecks.inc()
+            self.ctx.metrics.rechecks.inc()
             return processor.on_recheck(state.profile, state.next_check, now)
         if isinstance(message, Handover):
             return processor.on_handover(state.profile, subject, message)
@@ -126,8 +132,8 @@ class ProfileBatch:
         return processor.on_event(state.profile, state.next_check, subject, message, now)
 
     def _apply(self, state: _State, subject: str, result: Result) -> None:
-        self.w.writer.stage(subject, result.change)
-        m = self.w.metrics.membership_changes
+        self.ctx.writer.stage(subject, result.change)
+        m = self.ctx.metrics.membership_changes
         if result.joined:
             m.labels("joined").inc(len(result.joined))
         if result.left or result.dropped:
@@ -140,31 +146,26 @@ class ProfileBatch:
 
     async def commit(self) -> None:
         """Redis, then messages on, then the table: see the module docstring."""
-        w, stages = self.w, self.stages
-        await stages.flush_redis()
+        ctx = self.ctx
+        await self.effects.flush_redis()
         sent = []
         for key, message in self.outgoing:
             if isinstance(message, Forget):
-                sent.append(await w.by_visitor.send(key=key.encode(), value=envelope.encode(message), force=True))
+                sent.append(await ctx.sinks.to_visitor(key, envelope.encode(message)))
             else:
-                sent.append(await stages.send_to_subject(key, envelope.encode(message)))
+                sent.append(await ctx.sinks.to_subject(key, envelope.encode(message)))
         for subject, raw in self.forwarded:
-            sent.append(await stages.send_to_subject(subject, envelope.encode_event(raw)))
+            sent.append(await ctx.sinks.to_subject(subject, envelope.encode_event(raw)))
         await delivered(sent)
-        subjects = stages.subjects_by_partition
         for subject, state in self.states.items():
             if not state.dirty:
                 continue
-            partition = state.event.message.partition
-            with event_context(state.event):
-                if state.delete:
-                    if subject in w.profiles:
-                        del w.profiles[subject]
-                    subjects.get(partition, set()).discard(subject)
-                    w.schedule.set(subject, None)
-                else:
-                    w.profiles[subject] = pack(state.profile, state.next_check)  # type: ignore[arg-type]
-                    subjects.setdefault(partition, set()).add(subject)
-                    w.schedule.set(subject, state.next_check)
-        w.metrics.scheduled.set(len(w.schedule))
+            if state.delete:
+                ctx.profiles.delete(subject, state.event)
+                ctx.schedule.set(subject, None)
+            else:
+                assert state.profile is not None
+                ctx.profiles.save(subject, state.profile, state.next_check, state.event)
+                ctx.schedule.set(subject, state.next_check)
+        ctx.metrics.scheduled.set(len(ctx.schedule))
         self.states, self.outgoing, self.forwarded = {}, [], []

@@ -21,6 +21,11 @@
 Both profile paths commit a :class:`~pipeline.stream.profile_batch.ProfileBatch`:
 Redis first, then messages on, then the table.
 
+This module is the stages' composition root: it builds the Faust app, its
+topics and tables, and hands the stages a :class:`~pipeline.stream.context.StageContext`
+of exactly what they use. It knows nothing of the admin API, which
+:mod:`pipeline.assembly` adds on top.
+
 Delivery is at-least-once; every step is idempotent (event-ID dedupe in the
 profile, merge IDs, SADD/SREM), so redelivery and restarts change nothing.
 """
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import faust
 from redis.asyncio import Redis
@@ -43,17 +48,20 @@ from pipeline.store.connection import connect
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import MembershipWriter
 from pipeline.stream import faust_compat
+from pipeline.stream.context import StageContext
+from pipeline.stream.effects import Effects
 from pipeline.stream.faust_compat import install_overrides
 from pipeline.stream.health import Health
+from pipeline.stream.ingest import Ingest
+from pipeline.stream.maintenance import Maintenance
 from pipeline.stream.metrics import Metrics
+from pipeline.stream.partitioning import SubjectPartitioner
 from pipeline.stream.process import BoundedStopWorker
+from pipeline.stream.profiles import ProfileStage
 from pipeline.stream.schedule import RecheckSchedule
-from pipeline.topics import (
-    RECORD_OVERHEAD,
-    ensure_project_topics,
-    ensure_topics,
-    internal_topic_max_bytes,
-)
+from pipeline.stream.sinks import FaustSinks
+from pipeline.stream.state import FaustTable, ProfileStore
+from pipeline.topics import RECORD_OVERHEAD, ensure_project_topics, ensure_topics, internal_topic_max_bytes
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +79,6 @@ class Worker:
         web_enabled: bool = True,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        from pipeline.stream import stages  # the agents' bodies
-
         install_overrides()
         self.settings = settings
         self.now = clock or (lambda: datetime.now(UTC))  # tests move time forward
@@ -82,9 +88,7 @@ class Worker:
         self.health = Health(self.metrics.stalled, settings.stall_after_seconds)
         self.keys = KeySpace(settings.redis_prefix)
         self.redis: Redis = connect(settings.redis_url)
-        self.writer = MembershipWriter(self.redis, self.keys)
         self.schedule = RecheckSchedule()
-        self.max_future = timedelta(seconds=settings.max_future_seconds)
         partitions = settings.topic_partitions
         datadir = settings.data_dir / self.app_id
         datadir.mkdir(parents=True, exist_ok=True)
@@ -120,18 +124,51 @@ class Worker:
             stream_buffer_maxsize=settings.batch_size * 4,
         )
         topic = self.app.topic
-        self.events = topic(settings.topic_events, partitions=partitions, **RAW)
-        self.by_visitor = topic(f"{self.app_id}.by-visitor", partitions=partitions, internal=True, **RAW)
-        self.by_subject = topic(f"{self.app_id}.by-subject", partitions=partitions, internal=True, **RAW)
-        self.dead_letter = topic(settings.topic_dead_letter, partitions=partitions, **RAW)
-        self.identity = self.app.Table("identity", key_type=str, value_type=str, partitions=partitions)
-        self.profiles = self.app.Table("profiles", key_type=str, value_type=bytes, partitions=partitions)
-        self.applied = self.app.Table("applied-definitions", key_type=str, value_type=bytes,
-                                      partitions=partitions)
+        self.events = topic(settings.topic_events, partitions=partitions, **RAW)  # type: ignore[arg-type]
+        self.by_visitor = topic(f"{self.app_id}.by-visitor", partitions=partitions, internal=True,
+                                **RAW)  # type: ignore[arg-type]
+        self.by_subject = topic(f"{self.app_id}.by-subject", partitions=partitions, internal=True,
+                                **RAW)  # type: ignore[arg-type]
+        self.dead_letter = topic(settings.topic_dead_letter, partitions=partitions, **RAW)  # type: ignore[arg-type]
+        self.identity_table = self.app.Table("identity", key_type=str, value_type=str, partitions=partitions)
+        self.profiles_table = self.app.Table("profiles", key_type=str, value_type=bytes, partitions=partitions)
+        applied = self.app.Table("applied-definitions", key_type=str, value_type=bytes, partitions=partitions)
         self.watcher = DefinitionsWatcher(settings.kafka_bootstrap, settings.topic_definitions,
                                           self.policy, self._definitions_changed)
-        self.stages = stages.Stages(self)
+        partitioner = SubjectPartitioner(partitions)
+        self.profiles = ProfileStore(FaustTable(self.profiles_table), partitioner.of_subject)
+        self.context = StageContext(
+            settings=settings, now=self.now, policy=self.policy, registry=lambda: self.watcher.registry,
+            metrics=self.metrics, health=self.health, keys=self.keys, redis=self.redis,
+            writer=MembershipWriter(self.redis, self.keys), profiles=self.profiles,
+            identity=FaustTable(self.identity_table), applied=FaustTable(applied), schedule=self.schedule,
+            partitioner=partitioner,
+            sinks=FaustSinks(self.by_subject, self.by_visitor, self.dead_letter, partitioner, self._flush),
+            placement=self, ready=self.watcher.ready)
+        effects = Effects(self.context)
+        self.maintenance = Maintenance(self.context, effects)
+        self.ingest = Ingest(self.context, effects)
+        self.profile_stage = ProfileStage(self.context, effects, self.maintenance)
         self._wire()
+
+    async def _flush(self) -> None:
+        await self.app.producer.flush()
+
+    # --- Placement: where this worker stands in the group -------------------------
+
+    def owned_partitions(self) -> list[int]:
+        topic = self.by_subject.get_topic_name()
+        return sorted(tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic)
+
+    def rebalancing(self) -> bool:
+        return bool(self.app.rebalancing)
+
+    def partitions_of(self, topic: str) -> int | None:
+        return self.app.consumer.topic_partitions(topic)
+
+    def ready(self) -> bool:
+        """Definitions read and no rebalance under way: the admin API's reads are trustworthy."""
+        return self.watcher.ready.is_set() and not self.app.rebalancing
 
     @property
     def registry(self) -> GroupRegistry:
@@ -140,19 +177,18 @@ class Worker:
     # --- wiring -----------------------------------------------------------
 
     def _wire(self) -> None:
-        from pipeline.admin import register_admin
-
-        app, stages = self.app, self.stages
-        app.agent(self.events, name=f"{self.app_id}.ingest")(stages.ingest)
-        app.agent(self.by_visitor, name=f"{self.app_id}.identity")(stages.identity)
-        app.agent(self.by_subject, name=f"{self.app_id}.profiles")(stages.profiles)
+        app, maintenance = self.app, self.maintenance
+        app.agent(self.events, name=f"{self.app_id}.ingest")(self.ingest.run)
+        app.agent(self.by_visitor, name=f"{self.app_id}.identity")(self.ingest.identity)
+        app.agent(self.by_subject, name=f"{self.app_id}.profiles")(self.profile_stage.run)
         app.task(self._run_watcher)
-        app.timer(self.settings.recheck_interval_seconds, name=f"{self.app_id}.recheck")(stages.send_due_rechecks)
+        app.timer(self.settings.recheck_interval_seconds, name=f"{self.app_id}.recheck")(
+            maintenance.send_due_rechecks)
         app.timer(5.0, name=f"{self.app_id}.lag")(self._measure_lag)
-        app.timer(self.settings.redis_check_seconds, name=f"{self.app_id}.redis-check")(stages.check_redis)
-        self.profiles.on_recover(self._after_recovery)
+        app.timer(self.settings.redis_check_seconds, name=f"{self.app_id}.redis-check")(maintenance.check_redis)
+        self.profiles_table.on_recover(self._after_recovery)
         faust_compat.gap_listeners.append(self._offset_gap)
-        app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]  # mode's signal types
         # Faust binds a page handler into its own View class: plain functions, not bound methods.
         async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
             return await self._metrics_page(web)
@@ -162,7 +198,6 @@ class Worker:
 
         app.page("/metrics")(metrics)
         app.page("/healthz")(healthz)
-        register_admin(self)  # the admin API: pipeline/admin
 
     async def _run_watcher(self) -> None:
         await self.dead_letter.maybe_declare()
@@ -172,14 +207,14 @@ class Worker:
         for kind in ("public", "private", "dynamic"):
             self.metrics.groups.labels(kind).set(sum(g.type == kind for g in registry.groups.values()))
         if self.watcher.ready.is_set() or registry.groups:
-            await self.stages.request_sync()
+            await self.maintenance.request_sync()
 
     async def _after_recovery(self) -> None:
         """After every rebalance: rebuild the re-check schedule, bring partitions up to date."""
         self.schedule.clear()
-        self.stages.rebuild_partition_index()
+        self.maintenance.rebuild_partition_index()
         if self.watcher.ready.is_set():
-            await self.stages.request_sync()
+            await self.maintenance.request_sync()
 
     async def _on_revoked(self, app: faust.App, revoked: object, **_: object) -> None:
         self.schedule.clear()
@@ -192,7 +227,7 @@ class Worker:
         consumer = self.app.consumer
         for tp in consumer.assignment():
             try:
-                read = consumer._read_offset.get(tp)  # noqa: SLF001 - no public read position; metrics only
+                read = consumer._read_offset.get(tp)  # type: ignore[attr-defined]  # noqa: SLF001 - metrics only
                 high = consumer.highwater(tp)
             except Exception:  # noqa: BLE001 - a metric must never stop the worker
                 continue

@@ -12,6 +12,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis.asyncio import Redis
 
+from pipeline.assembly import build_worker
 from pipeline.definitions.diff import diff
 from pipeline.definitions.topic import ensure_definitions_topic, publish, read_definitions
 from pipeline.settings import Settings
@@ -61,7 +62,7 @@ async def stop_worker(worker: Worker) -> None:
 
 @asynccontextmanager
 async def running_worker(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Worker]:
-    worker = Worker(settings, web_enabled=False, clock=clock)
+    worker = build_worker(settings, web_enabled=False, clock=clock)
     try:
         await start_worker(worker)
         yield worker

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
+from pipeline.assembly import build_worker
 from pipeline.settings import Settings
 from pipeline.stream.worker import Worker
 
@@ -80,7 +81,7 @@ async def running_api(settings: Settings, definitions: list[dict[str, Any]]) -> 
     await prepare(settings)
     await apply(settings, definitions)
     clock = Clock()
-    worker = Worker(settings, web_enabled=True, clock=clock)
+    worker = build_worker(settings, web_enabled=True, clock=clock)
     try:
         await start_worker(worker)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:

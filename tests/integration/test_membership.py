@@ -274,7 +274,7 @@ async def test_a_batch_that_fails_midway_is_retried_not_lost(
     await prepare(settings)
     await apply(settings, seed_definitions)
     async with running_worker(settings, clock) as worker:
-        real_flush, failures = worker.writer.flush, []
+        real_flush, failures = worker.context.writer.flush, []
 
         async def flaky_flush() -> int:
             if not failures:
@@ -282,7 +282,7 @@ async def test_a_batch_that_fails_midway_is_retried_not_lost(
                 raise RuntimeError("injected: Redis answered nonsense")
             return await real_flush()
 
-        worker.writer.flush = flaky_flush  # type: ignore[method-assign]
+        worker.context.writer.flush = flaky_flush  # type: ignore[method-assign]
         await produce(settings, [signup(clock, "c1", "2025-11-05"), order(clock, "c1", "600")])
         groups = await eventually(lambda: view.groups_of("c:c1"), lambda g: "22" in g)
         retries = worker.metrics.retries

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from pipeline.assembly import build_worker
 from pipeline.definitions.topic import read_definitions
 from pipeline.settings import Settings
-from pipeline.stream.worker import Worker
 
 from .harness import Clock, View, apply, eventually, prepare, produce, start_worker, stop_worker
 
@@ -51,7 +51,7 @@ async def test_apply_shows_estimates_keeps_unknown_groups_and_prunes(
     both, sony_only = tmp_path / "both.yaml", tmp_path / "sony.yaml"
     both.write_text(FILE_BOTH)
     sony_only.write_text(FILE_SONY)
-    worker = Worker(settings, clock=clock)
+    worker = build_worker(settings, clock=clock)
     try:
         await start_worker(worker)
         await produce(settings, [

@@ -7,8 +7,8 @@ import socket
 import aiohttp
 from redis.asyncio import Redis
 
+from pipeline.assembly import build_worker
 from pipeline.settings import Settings
-from pipeline.stream.worker import Worker
 
 from .harness import Clock, View, apply, eventually, prepare, produce, start_worker, stop_worker
 
@@ -24,7 +24,7 @@ async def test_metrics_and_health_are_served(settings: Settings, redis: Redis) -
     clock, view = Clock(), View(redis, settings)
     await prepare(settings)
     await apply(settings, [{"id": "12", "name": "Sony", "type": "dynamic", "rules": [["brand", "viewed", "Sony"]]}])
-    worker = Worker(settings, clock=clock)
+    worker = build_worker(settings, clock=clock)
     base = f"http://127.0.0.1:{settings.web_port}"
     try:
         await start_worker(worker)

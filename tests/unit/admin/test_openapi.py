@@ -10,15 +10,15 @@ import pytest
 
 from pipeline.admin.auth import PUBLIC_ROUTES
 from pipeline.admin.openapi import build_spec
+from pipeline.assembly import build_worker
 from pipeline.settings import Settings
-from pipeline.stream.worker import Worker
 
 
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
     """(method, path) of every /api/ route on a real worker's web app (no servers needed)."""
     settings = Settings(data_dir=Path(tmp_path_factory.mktemp("worker")))
-    worker = Worker(settings, web_enabled=False)
+    worker = build_worker(settings, web_enabled=False)
     routes = {(route.method.lower(), route.resource.canonical)  # type: ignore[union-attr]
               for route in worker.app.web.web_app.router.routes()}
     return {(m, p) for m, p in routes if p.startswith("/api/") and m not in ("head", "options")}

@@ -1,0 +1,129 @@
+"""What every stage does besides its own work: retry until done, write Redis, dead-letter.
+
+A stage's unit of work (a batch) either succeeds whole or is retried whole.
+Faust acknowledges a batch even when its body raises, so the retry lives here:
+:meth:`Effects.until_done` runs the work, then waits until everything it sent
+(table changelogs included) is in Kafka, and only then returns, and lets the
+batch be acknowledged. Waits between attempts follow a :class:`RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from pipeline.stream.context import StageContext
+from pipeline.stream.dead_letter import record
+from schemas.decode import EventRejected
+
+log = logging.getLogger(__name__)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    return isinstance(exc, (OSError, TimeoutError, RedisConnectionError, RedisTimeoutError))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Waits between attempts: ``first``, growing by ``factor`` up to ``longest``; never giving up.
+
+    Giving up would mean acknowledging work that was not done. A failure that
+    lasts shows in ``/healthz`` and ``cg_stalled`` instead (:mod:`pipeline.stream.health`).
+    """
+
+    first: float = 0.1
+    factor: float = 2.0
+    longest: float = 5.0
+
+    def delays(self) -> Iterator[float]:
+        delay = self.first
+        while True:
+            yield delay
+            delay = min(delay * self.factor, self.longest)
+
+
+class Effects:
+    def __init__(self, ctx: StageContext, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.ctx = ctx
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+
+    async def timed_batch(self, stage: str, batch: Sequence[Any],
+                          work: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
+        """Run a batch until it succeeds, and record its size and time (the latency budget)."""
+        started = time.perf_counter()
+        await self.until_done(lambda: work(batch), stage)
+        self.ctx.metrics.batch_seconds.labels(stage).observe(time.perf_counter() - started)
+        self.ctx.metrics.batch_events.labels(stage).observe(len(batch))
+
+    async def until_done(self, work: Callable[[], Awaitable[None]], stage: str) -> None:
+        """Retry a unit of work until it succeeds and what it sent is in Kafka.
+
+        A message that cannot be processed is dead-lettered inside ``work``; what
+        reaches here is the infrastructure failing (Kafka, Redis), so retrying is
+        right, and safe because every step is idempotent. Staged Redis writes are
+        dropped first: the retry stages them again from the stored profiles.
+        """
+        ctx = self.ctx
+        delays = self.retry.delays()
+        while True:
+            try:
+                await work()
+                # The work's table writes in Kafka before it is acknowledged: a worker's
+                # local RocksDB may hold writes whose changelog records a SIGKILL lost, and
+                # table recovery then replays older records over them. Work that was
+                # acknowledged must never be undone that way.
+                await ctx.sinks.flush()
+                ctx.health.recovered(stage)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                ctx.writer.discard()
+                ctx.metrics.retries.labels(stage).inc()
+                ctx.health.failing(stage, exc)
+                delay = next(delays)
+                log.exception("%s: processing failed; retrying in %.1fs", stage, delay)
+                await self.sleep(delay)
+
+    async def flush_redis(self) -> None:
+        """Write what is staged; retry (never drop) while Redis is unreachable."""
+        ctx = self.ctx
+        delays = self.retry.delays()
+        while True:
+            started = time.perf_counter()
+            try:
+                await ctx.writer.flush()
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                ctx.metrics.redis_retries.inc()
+                if "redis" not in ctx.health.failing_now:  # one line per outage, not per attempt
+                    log.warning("Redis write failed (%s); retrying with backoff until it answers", exc)
+                ctx.health.failing("redis", exc)
+                await self.sleep(next(delays))
+                continue
+            if "redis" in ctx.health.failing_now:
+                log.warning("Redis answers again: writes resumed")
+                ctx.health.recovered("redis")
+            ctx.metrics.redis_flush_seconds.observe(time.perf_counter() - started)
+            return
+
+    async def dead_letter(self, event: Any, raw: bytes | None, rejected: EventRejected,
+                          stage: str) -> None:
+        """Send a message that cannot be processed to the dead-letter topic, with the reason."""
+        message = event.message
+        value = record(raw, rejected, stage=stage, topic=message.topic, partition=message.partition,
+                       offset=message.offset, key=message.key)
+        await self.ctx.sinks.dead_letter(message.key, value)
+        self.ctx.metrics.dead_lettered.labels(stage, rejected.reason.split(":")[0]).inc()
+        log.warning("dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset,
+                    rejected)
