@@ -1,0 +1,195 @@
+"""The stages against the in-memory backend (pipeline.stream.memory): no Kafka, Faust or Redis.
+
+Routing, the commit order (Redis, then messages on, then the table), retries
+after a failed Redis flush, dead letters and re-check scheduling.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from pipeline.profile import ProfilePolicy
+from pipeline.registry import GroupRegistry
+from pipeline.settings import Settings
+from pipeline.stream import envelope
+from pipeline.stream.effects import Effects, RetryPolicy
+from pipeline.stream.ingest import Ingest
+from pipeline.stream.maintenance import Maintenance
+from pipeline.stream.memory import LocalMessage, RecordingWriter, memory_context
+from pipeline.stream.profiles import ProfileStage
+from pipeline.stream.sinks import MemorySinks
+from schemas.groups import GroupDefinition
+
+NOW = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
+POLICY = ProfilePolicy(timezone="Europe/London", retention_days=400, currency="GBP")
+SETTINGS = Settings(topic_partitions=4, topic_events="shop.events")
+REGISTRY = GroupRegistry.from_definitions([GroupDefinition.model_validate(d) for d in (
+    {"id": "12", "name": "Sony", "type": "dynamic", "rules": [["brand", "viewed", "Sony"]]},
+    {"id": "30", "name": "Recent Sony", "type": "dynamic",
+     "rules": [{"field": "brand", "op": "viewed", "value": "Sony", "within": "3 days"}]},
+    {"id": "20", "name": "All Customers", "type": "dynamic", "rules": [["registered", "equals", "yes"]]},
+)], POLICY)
+
+
+class Stages:
+    """The three stages on one in-memory context; sleeps are recorded, never slept."""
+
+    def __init__(self) -> None:
+        self.clock = NOW
+        self.ctx = memory_context(SETTINGS, REGISTRY, POLICY, lambda: self.clock)
+        self.slept: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            self.slept.append(seconds)
+
+        effects = Effects(self.ctx, RetryPolicy(first=0.5, factor=2, longest=1.0), sleep=sleep)
+        self.maintenance = Maintenance(self.ctx, effects)
+        self.ingest = Ingest(self.ctx, effects)
+        self.profiles = ProfileStage(self.ctx, effects, self.maintenance)
+        self.offset = 0
+
+    @property
+    def writer(self) -> RecordingWriter:
+        assert isinstance(self.ctx.writer, RecordingWriter)
+        return self.ctx.writer
+
+    @property
+    def sinks(self) -> MemorySinks:
+        assert isinstance(self.ctx.sinks, MemorySinks)
+        return self.ctx.sinks
+
+    def storefront(self, key: str, event: dict[str, Any], *, partition: int | None = None) -> LocalMessage:
+        """An event as the storefront sends it: keyed by ``key``, on the partition the key hashes to."""
+        self.offset += 1
+        home = self.ctx.partitioner.of_key(key.encode())
+        return LocalMessage.on(SETTINGS.topic_events, home if partition is None else partition, key.encode(),
+                               orjson.dumps(event), self.offset)
+
+    def rekeyed(self, subject: str, value: bytes) -> LocalMessage:
+        self.offset += 1
+        return LocalMessage.on("app.by-subject", self.ctx.partitioner.of_subject(subject), subject.encode(),
+                               value, self.offset)
+
+    async def ingest_batch(self, *messages: LocalMessage) -> None:
+        await self.ingest.effects.timed_batch("ingest", list(messages), self.ingest.batch)
+
+    def groups_in_redis(self) -> list[tuple[str, ...]]:
+        return [c for flush in self.writer.flushed for c in flush if c[1].startswith("cg:s:")]
+
+
+def view(visitor: str, n: int = 1, *, customer: str | None = None, brand: str = "Sony",
+         at: datetime = NOW - timedelta(hours=1)) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "view", "event_id": f"{visitor}-view-{n}", "visitor_id": visitor,
+                             "occurred_at": at.isoformat(),
+                             "product": {"product_id": f"p{n}", "brand": brand, "category": "TV"}}
+    if customer:
+        event["customer_id"] = customer
+    return event
+
+
+async def test_an_anonymous_event_on_its_cookies_partition_is_folded_on_the_spot() -> None:
+    s = Stages()
+    await s.ingest_batch(s.storefront("ck1", view("ck1")))
+    assert s.sinks.sent == []  # no hop through the re-keying topic
+    assert ("SADD", "cg:s:{v:ck1}", "12", "30") in s.groups_in_redis()
+    stored = s.ctx.profiles.load("v:ck1")
+    assert stored is not None and stored[0].groups == {"12", "30"}
+    assert s.ctx.profiles.subjects(s.ctx.partitioner.of_subject("v:ck1")) == ["v:ck1"]
+    assert s.sinks.flushes == 1  # what the batch wrote is in Kafka before it is acknowledged
+
+
+async def test_a_logged_in_event_goes_on_to_the_customer_and_links_the_cookie_after_the_send() -> None:
+    s = Stages()
+    await s.ingest_batch(s.storefront("ck1", view("ck1", customer="c1")))
+    # the cookie's hand-over (its profile, none yet, merges into the customer's), then the event itself
+    assert [(m.topic, m.key) for m in s.sinks.sent] == [("subject", "c:c1"), ("subject", "c:c1")]
+    merge, event = (envelope.decode(m.value) for m in s.sinks.sent)
+    assert isinstance(merge, envelope.MergeIn) and merge.visitor == "v:ck1" and merge.profile is None
+    assert event == orjson.dumps(view("ck1", customer="c1"))
+    assert s.ctx.identity.get("ck1") == "c1"
+
+
+async def test_an_event_off_its_cookies_partition_is_re_keyed_to_the_identity_stage() -> None:
+    s = Stages()
+    home = s.ctx.partitioner.of_key(b"ck1")
+    await s.ingest_batch(s.storefront("ck1", view("ck1"), partition=(home + 1) % SETTINGS.topic_partitions))
+    assert [(m.topic, m.key) for m in s.sinks.sent] == [("visitor", "ck1")]
+    assert s.ctx.profiles.load("v:ck1") is None and s.writer.flushed == []
+
+
+async def test_the_profile_stage_commits_redis_then_messages_then_the_table() -> None:
+    s = Stages()
+    journal: list[str] = []
+    flush, send, delete = s.writer.flush, s.sinks._send, s.ctx.profiles.delete  # noqa: SLF001
+
+    async def journal_flush() -> int:
+        journal.append("redis")
+        return await flush()
+
+    async def journal_send(*args: Any) -> Any:
+        journal.append("send")
+        return await send(*args)
+
+    def journal_delete(*args: Any) -> None:
+        journal.append("table")
+        delete(*args)
+
+    s.writer.flush, s.sinks._send = journal_flush, journal_send  # type: ignore[method-assign]  # noqa: SLF001
+    s.ctx.profiles.delete = journal_delete  # type: ignore[method-assign]
+    # a cookie whose profile is handed over to its customer: a merge goes on to the customer
+    await s.ingest_batch(s.storefront("ck1", view("ck1")))
+    journal.clear()
+    handover = envelope.encode(envelope.Handover("c:c1", "login-1"))
+    await s.profiles.batch([s.rekeyed("v:ck1", handover)])
+    # the cookie leaves its groups in Redis, the merge is sent (and delivered), then its profile goes
+    assert journal == ["redis", "send", "table"]
+    assert s.ctx.profiles.load("v:ck1") is None
+    assert [m.key for m in s.sinks.sent] == ["c:c1"]
+    assert isinstance(envelope.decode(s.sinks.sent[0].value), envelope.MergeIn)
+
+
+async def test_a_failed_redis_flush_retries_the_whole_batch_and_stores_nothing_twice() -> None:
+    s = Stages()
+    s.writer.fail = RuntimeError("injected: Redis answered nonsense")
+    await s.ingest_batch(s.storefront("ck1", view("ck1")))
+    assert s.slept == [0.5]  # one retry, after the policy's first wait
+    assert s.ctx.metrics.retries.labels("ingest")._value.get() == 1  # noqa: SLF001
+    assert len(s.writer.flushed) == 1 and ("SADD", "cg:s:{v:ck1}", "12", "30") in s.writer.flushed[0]
+    stored = s.ctx.profiles.load("v:ck1")
+    assert stored is not None and stored[0].total("viewed", "brand") == 1  # folded once
+    assert s.ctx.health.problems() == []  # recovered
+
+
+async def test_a_lasting_redis_outage_backs_off_to_the_policys_longest_wait() -> None:
+    assert list(zip(range(5), RetryPolicy(first=0.1, factor=2, longest=0.5).delays(), strict=False)) == [
+        (0, 0.1), (1, 0.2), (2, 0.4), (3, 0.5), (4, 0.5)]
+
+
+async def test_a_bad_event_is_dead_lettered_with_its_reason_and_the_batch_goes_on() -> None:
+    s = Stages()
+    bad = s.storefront("ck2", {"type": "view", "visitor_id": "ck2"})
+    await s.ingest_batch(bad, s.storefront("ck1", view("ck1")))
+    letters = [m for m in s.sinks.sent if m.topic == "dead-letter"]
+    assert len(letters) == 1
+    letter = orjson.loads(letters[0].value)
+    assert letter["reason"] == "invalid 'view' event"
+    assert {e["location"] for e in letter["errors"]} >= {"event_id", "occurred_at"}
+    assert letter["source"]["offset"] == bad.message.offset
+    assert s.ctx.profiles.load("v:ck1") is not None
+
+
+async def test_a_rolling_window_schedules_a_recheck_that_the_timer_sends_when_due() -> None:
+    s = Stages()
+    await s.ingest_batch(s.storefront("ck1", view("ck1")))
+    due = s.ctx.schedule.next_day()
+    assert due == POLICY.day_of(NOW) + 3  # "within 3 days": Recent Sony ends then
+    await s.maintenance.send_due_rechecks()
+    assert s.sinks.sent == []  # not yet
+    s.clock = NOW + timedelta(days=3)
+    await s.maintenance.send_due_rechecks()
+    assert [(m.topic, m.key) for m in s.sinks.sent] == [("subject", "v:ck1")]
+    await s.profiles.batch([s.rekeyed("v:ck1", s.sinks.sent[0].value)])
+    assert ("SREM", "cg:s:{v:ck1}", "30") in s.groups_in_redis()
