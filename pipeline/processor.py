@@ -113,7 +113,7 @@ class SubjectProcessor:
         profile.groups = new
         return Result(profile=profile, store=True, next_check=next_day,
                       joined=frozenset(new - old), left=frozenset(old - new),
-                      mirrors=_mirrors(profile), **extra)  # type: ignore[arg-type]
+                      mirrors=_mirrors(profile), **extra)  # type: ignore[arg-type]  # extra holds Result fields only
 
     # --- message handlers -------------------------------------------------
 
@@ -223,6 +223,7 @@ class SubjectProcessor:
     def on_erase(self, profile: Profile | None) -> Result:
         if profile is None:
             return Result(profile=None, delete=True)
-        forget = [(v, Forget(v, profile.customer_id or "")) for v in sorted(profile.visitor_ids)]
+        forget: list[tuple[str, Outgoing]] = [(v, Forget(v, profile.customer_id or ""))
+                                              for v in sorted(profile.visitor_ids)]
         return Result(profile=None, delete=True, dropped=frozenset(profile.groups),
-                      mirrors=_mirrors(profile), outgoing=forget)  # type: ignore[arg-type]
+                      mirrors=_mirrors(profile), outgoing=forget)

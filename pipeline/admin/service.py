@@ -293,7 +293,7 @@ class AdminService:
         if group.type == "public":
             raise ApiError(409, f"group {group_id} is public: customers opt in themselves",
                            "record their consent instead (a consent event)")
-        event = staff_membership_event(group_id, customer_id, staff_id, source, action,  # type: ignore[arg-type]
+        event = staff_membership_event(group_id, customer_id, staff_id, source, action,  # type: ignore[arg-type]  # action is "add" or "remove" (the request model)
                                        self.worker.now())
         await self.producer.send(event)
         return {"accepted": True, "event_id": event["event_id"], "event": event}

@@ -39,14 +39,14 @@ class GroupsView(AdminView):
 
     async def post(self, request: Request) -> Any:
         """Create a group (published to the definitions topic)."""
-        created = await self.service.create_group(await read_json_object(request))  # type: ignore[arg-type]
+        created = await self.service.create_group(await read_json_object(request))  # type: ignore[arg-type]  # Faust's Request is aiohttp's underneath
         return json_response(created, 201, {"Location": f"/api/groups/{created['id']}"})
 
 
 class DryRunView(AdminView):
     async def post(self, request: Request) -> Any:
         """Count who a draft dynamic group would take in, over this worker's live profiles."""
-        return json_response(await self.service.dry_run(await read_json_object(request)))  # type: ignore[arg-type]
+        return json_response(await self.service.dry_run(await read_json_object(request)))  # type: ignore[arg-type]  # Faust's Request is aiohttp's underneath
 
 
 class GroupView(AdminView):
@@ -57,7 +57,7 @@ class GroupView(AdminView):
 
     async def put(self, request: Request, group_id: str) -> Any:
         """Replace a group's definition."""
-        body = await read_json_object(request)  # type: ignore[arg-type]
+        body = await read_json_object(request)  # type: ignore[arg-type]  # Faust's Request is aiohttp's underneath
         return json_response(await self.service.update_group(group_id, body))
 
     async def delete(self, request: Request, group_id: str) -> Any:
@@ -75,7 +75,7 @@ class MembersCsvView(AdminView):
         if request.method == "HEAD":  # Faust answers HEAD with get(): headers only
             return web.Response(headers=headers)
         response = web.StreamResponse(headers=headers)
-        await response.prepare(request)  # type: ignore[arg-type]
+        await response.prepare(request)  # type: ignore[arg-type]  # Faust's Request is aiohttp's underneath
         await response.write(members_csv.render([], header=True).encode())
         async for rows in self.service.member_rows(group_id):
             await response.write(members_csv.render(rows).encode())
@@ -86,7 +86,7 @@ class MembersCsvView(AdminView):
 class MembersView(AdminView):
     async def post(self, request: Request, group_id: str) -> Any:
         """Staff add a customer to a private group: a staff_membership event, applied shortly."""
-        body = await read_json_object(request)  # type: ignore[arg-type]
+        body = await read_json_object(request)  # type: ignore[arg-type]  # Faust's Request is aiohttp's underneath
         return json_response(await self.service.add_member(group_id, body), 202)
 
 
@@ -114,7 +114,7 @@ class PublicGroupsView(AdminView):
 class EraseView(AdminView):
     async def post(self, request: Request, customer_id: str) -> Any:
         """GDPR erasure: an erasure event; the pipeline forgets the customer shortly."""
-        body = await read_json_object(request)  # type: ignore[arg-type]
+        body = await read_json_object(request)  # type: ignore[arg-type]  # Faust's Request is aiohttp's underneath
         return json_response(await self.service.erase(customer_id, body), 202)
 
 

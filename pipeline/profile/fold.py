@@ -101,7 +101,7 @@ def _product_rows(action: str, products: Iterable[Product]) -> list[tuple[Kind, 
         ):
             value = normalise(raw) if raw else ""
             if value:
-                rows[((action, dimension), value)] = None  # type: ignore[index]
+                rows[((action, dimension), value)] = None  # type: ignore[index]  # the literals make a Kind; mypy widens them
     return list(rows)
 
 
@@ -114,7 +114,7 @@ def behaviour_rows(event: Event) -> list[tuple[Kind, str]] | None:
         for dimension, raw in (("query", event.query), ("brand", event.brand), ("category", event.category)):
             value = normalise(raw) if raw else ""
             if value:
-                rows.append((("searched", dimension), value))  # type: ignore[arg-type]
+                rows.append((("searched", dimension), value))  # type: ignore[arg-type]  # the literals make a Kind; mypy widens them
         return rows
     if isinstance(event, (BasketEvent, WishlistEvent)):
         if event.action != "add":

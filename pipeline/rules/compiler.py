@@ -119,7 +119,7 @@ class _Compiler:
             return self.rows(node.all, f"{where} > all")
         if isinstance(node, AnyBlock):
             kids = [self.node(child, f"{where} > any {i}") for i, child in enumerate(node.any, 1)]
-            return None if None in kids else _flatten(Any, kids)  # type: ignore[arg-type]
+            return None if None in kids else _flatten(Any, kids)  # type: ignore[arg-type]  # no None among them (checked)
         if isinstance(node, NotBlock):
             child = self.node(node.not_, f"{where} > not")
             return None if child is None else Not(child)
@@ -139,7 +139,7 @@ class _Compiler:
             runs[-1].append(self.node(node, f"{where} {i}" if where else f"rule {i}"))
         if any(c is None for run in runs for c in run):
             return None
-        conjunctions = [_flatten(All, run) for run in runs]  # type: ignore[arg-type]
+        conjunctions = [_flatten(All, run) for run in runs]  # type: ignore[arg-type]  # no None among them (checked)
         return _flatten(Any, conjunctions)
 
     def row(self, row: RuleRow) -> Condition:
@@ -173,7 +173,7 @@ class _Compiler:
             if not isinstance(value, list) or len(value) != 2:
                 raise _RowError("'between' needs two values, e.g. [01/10/2025, 31/10/2025]")
             low, high = (self.scalar(field_def, v) for v in value)
-            if all(isinstance(v, int) for v in (low, high)) and low > high:  # type: ignore[operator]
+            if all(isinstance(v, int) for v in (low, high)) and low > high:  # type: ignore[operator]  # both ints (checked)
                 raise _RowError("'between' needs the smaller value first")
             return (low, high)
         values = value if isinstance(value, list) else [value]
@@ -212,7 +212,7 @@ class _Compiler:
                         f"{known or 'none defined'}")
 
     @staticmethod
-    def parse(parser, value: object):  # type: ignore[no-untyped-def]
+    def parse(parser, value: object):  # type: ignore[no-untyped-def]  # a parser of any value type
         try:
             return parser(value)
         except ValueError as exc:

@@ -55,7 +55,7 @@ def _pydantic_errors(exc: ValidationError, source: str, data: object) -> list[Ru
         group_id = group_name = None
         if len(loc) >= 2 and loc[0] == "groups" and isinstance(loc[1], int):
             try:
-                raw = data["groups"][loc[1]]  # type: ignore[index]
+                raw = data["groups"][loc[1]]  # type: ignore[index]  # loc says it is the list of groups
                 group_id = str(raw.get("id", f"#{loc[1] + 1}"))
                 group_name = raw.get("name")
             except (KeyError, IndexError, TypeError, AttributeError):

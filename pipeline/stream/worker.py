@@ -65,8 +65,6 @@ from pipeline.topics import RECORD_OVERHEAD, ensure_project_topics, ensure_topic
 
 log = logging.getLogger(__name__)
 
-RAW = {"key_serializer": "raw", "value_serializer": "raw"}
-
 
 class Worker:
     """Everything one worker process holds: the app, its topics, tables and services."""
@@ -124,12 +122,15 @@ class Worker:
             stream_buffer_maxsize=settings.batch_size * 4,
         )
         topic = self.app.topic
-        self.events = topic(settings.topic_events, partitions=partitions, **RAW)  # type: ignore[arg-type]
+        # bytes in, bytes out: the stages decode what they need
+        self.events = topic(settings.topic_events, partitions=partitions,
+                            key_serializer="raw", value_serializer="raw")
         self.by_visitor = topic(f"{self.app_id}.by-visitor", partitions=partitions, internal=True,
-                                **RAW)  # type: ignore[arg-type]
+                                key_serializer="raw", value_serializer="raw")
         self.by_subject = topic(f"{self.app_id}.by-subject", partitions=partitions, internal=True,
-                                **RAW)  # type: ignore[arg-type]
-        self.dead_letter = topic(settings.topic_dead_letter, partitions=partitions, **RAW)  # type: ignore[arg-type]
+                                key_serializer="raw", value_serializer="raw")
+        self.dead_letter = topic(settings.topic_dead_letter, partitions=partitions,
+                                 key_serializer="raw", value_serializer="raw")
         self.identity_table = self.app.Table("identity", key_type=str, value_type=str, partitions=partitions)
         self.profiles_table = self.app.Table("profiles", key_type=str, value_type=bytes, partitions=partitions)
         applied = self.app.Table("applied-definitions", key_type=str, value_type=bytes, partitions=partitions)

@@ -8,6 +8,7 @@ hidden there is still a dependency a reader has to untangle.
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,14 @@ def test_no_import_cycle_among_the_project_modules() -> None:
     modules = _modules()
     graph = {name: _imports(name, path, set(modules)) for name, path in modules.items()}
     assert import_cycles(graph) == []
+
+
+def test_every_type_ignore_says_why() -> None:
+    """``# type: ignore[code]`` followed by ``# why``, on the same line: an ignore never hides a new error."""
+    bare = [f"{path.relative_to(ROOT)}:{n}" for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if "# type: ignore" in line and not re.search(r"# type: ignore\[[a-z-, ]+\]\s+(# noqa[^#]*)?#\s*\S", line)]
+    assert bare == []
 
 
 def _tool(name: str) -> str:
