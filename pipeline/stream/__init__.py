@@ -1,1 +1,1 @@
-"""Kafka plumbing shared by the Faust worker, the demo and the integration tests."""
+"""The Faust worker: its stages, their declared context, state and sends, and the Faust overrides."""
