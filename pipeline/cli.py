@@ -135,6 +135,19 @@ def cmd_rules_apply(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def use_event_loop(settings: Settings) -> str:
+    """Set the process's event loop policy before any loop exists (CG_UVLOOP); says which."""
+    import asyncio
+
+    if settings.uvloop:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        return "uvloop"
+    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+    return "asyncio"
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     import logging
@@ -142,6 +155,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.assembly import build_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger(__name__).info("event loop: %s", use_event_loop(settings))
     worker = build_worker(settings)
     asyncio.run(worker.prepare_topics())
     worker.main()

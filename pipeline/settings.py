@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     #: A stopping worker (SIGTERM, SIGINT) that has not exited after this long exits
     #: anyway, as a crash would: nothing is lost, its input is redelivered.
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: Run the worker process on uvloop (libuv) instead of asyncio's own event loop:
+    #: Faust's cost per record is mostly event-loop work (docs/benchmarks.md).
+    uvloop: bool = True
 
     # --- Web / admin -----------------------------------------------------
     web_host: str = "127.0.0.1"
