@@ -28,7 +28,7 @@ from pipeline.settings import Settings
 from pipeline.store.keys import KeySpace
 from pipeline.stream.worker import Worker
 from pipeline.topics import ensure_project_topics
-from pipeline.traffic import TrafficShape, generate
+from pipeline.traffic import TrafficShape, batched, generate
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +37,20 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-async def _produce(settings: Settings, events: list[bytes]) -> float:
+async def _produce(settings: Settings, records: list[tuple[bytes | None, bytes]], events: int) -> float:
+    """Send the records, each keyed by its cookie (or customer ID), as the README asks storefronts to."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=10,
                                 max_batch_size=256 * 1024)
     await producer.start()
     started = time.perf_counter()
     try:
         pending = []
-        for i, value in enumerate(events, 1):
-            pending.append(await producer.send(settings.topic_events, value))
-            if i % 5000 == 0:
-                say(f"  produced {i:,}/{len(events):,} events")
+        for i, (key, value) in enumerate(records, 1):
+            pending.append(await producer.send(settings.topic_events, value, key=key))
+            if i % 2000 == 0:
+                say(f"  produced {i:,}/{len(records):,} records")
         await asyncio.gather(*pending)
+        say(f"  produced {events:,} events in {len(records):,} records")
     finally:
         await producer.stop()
     return time.perf_counter() - started
@@ -115,14 +117,17 @@ async def run(settings: Settings, shape: TrafficShape) -> int:
     await worker.start()
     try:
         await asyncio.wait_for(worker.watcher.ready.wait(), 60)
-        # orjson's bytes keep a buffer of at least 4 KB; a right-sized copy for a list held whole
-        events = [bytes(memoryview(orjson.dumps(e))) for e in generate(shape)]
-        say(f"4/5 replaying {len(events):,} storefront events ({shape.customers} customers, "
+        # as a storefront's collector sends them: up to 20 events of one cookie per record (a batch);
+        # orjson's bytes keep a buffer of at least 4 KB, so each is copied right-sized
+        generated = list(generate(shape))
+        records = [(key.encode() if key else None, bytes(memoryview(orjson.dumps(batch))))
+                   for key, batch in batched(generated, max_per_record=20)]
+        say(f"4/5 replaying {len(generated):,} storefront events ({shape.customers} customers, "
             f"{shape.visitors} anonymous cookies, {shape.days} days)")
-        await _produce(settings, events)
+        await _produce(settings, records, len(generated))
         started = time.perf_counter()
         already = worker.metrics.events_in.labels("ingest")._value.get()  # noqa: SLF001
-        await _wait_until_processed(worker, int(already) if already >= len(events) else len(events))
+        await _wait_until_processed(worker, max(int(already), len(generated)))
         elapsed = time.perf_counter() - started
         say(f"  done in {elapsed:.1f}s")
         say("5/5 Customer Groups (from Redis)\n")

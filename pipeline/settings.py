@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.decode import MAX_EVENTS_PER_RECORD
+
 ENV_PREFIX = "CG_"
 #: Production refuses shorter admin tokens: 32 random characters cannot be guessed
 #: over HTTP, a short word can (``openssl rand -hex 32`` makes a good one).
@@ -47,10 +49,12 @@ class Settings(BaseSettings):
     currency: str = Field(default="GBP", pattern=r"^[A-Z]{3}$")
     rules_dir: Path = Path("rules_config")
     max_future_seconds: int = Field(default=3600, ge=0)
-    #: The largest Kafka record on the events topic (one event), in bytes. The topics
+    #: The largest Kafka record on the events topic (one event or a batch), in bytes. The topics
     #: are created to accept it (pipeline.topics); a larger record is refused
     #: by the broker at produce time, one up to the topic's limit is dead-lettered.
     max_event_bytes: int = Field(default=1_048_576, ge=4096, le=8 * 1_048_576)
+    #: The most events one record may hold when it is a batch (a JSON array of events).
+    max_events_per_record: int = Field(default=MAX_EVENTS_PER_RECORD, ge=1, le=10_000)
 
     # --- Worker tuning ---------------------------------------------------
     #: How long the group waits for a silent worker before giving its partitions to the

@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -133,3 +133,30 @@ def generate(shape: TrafficShape, *, now: datetime | None = None, limit: int | N
             produced += 1
             if limit is not None and produced >= limit:
                 return
+
+
+def record_key(event: dict[str, Any]) -> str | None:
+    """The key a storefront gives an event's record: its cookie, else its customer ID."""
+    key = event.get("visitor_id") or event.get("customer_id")
+    return str(key) if key else None
+
+
+def batched(events: Iterable[dict[str, Any]], max_per_record: int = 20,
+            open_keys: int = 1000) -> Iterator[tuple[str | None, list[dict[str, Any]]]]:
+    """(key, events) records as a storefront's collector flushes them: per key, in order.
+
+    A key's buffer is sent when it holds ``max_per_record`` events, or when more
+    than ``open_keys`` keys are waiting (the one waiting longest goes: a
+    collector's flush timer), and whatever is left at the end.
+    """
+    waiting: dict[str | None, list[dict[str, Any]]] = {}
+    for event in events:
+        key = record_key(event)
+        buffer = waiting.setdefault(key, [])
+        buffer.append(event)
+        if len(buffer) >= max_per_record:
+            yield key, waiting.pop(key)
+        elif len(waiting) > open_keys:
+            oldest = next(iter(waiting))
+            yield oldest, waiting.pop(oldest)
+    yield from waiting.items()

@@ -45,12 +45,47 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) if parts else "(event)"
 
 
-def decode_event(raw: bytes | str) -> Event:
-    """Parse and validate one event, or raise :class:`EventRejected`."""
+#: The most events one record of the events topic may hold (a collector's flush for one visitor).
+MAX_EVENTS_PER_RECORD = 100
+
+
+def _parse(raw: bytes | str) -> object:
     try:
-        data = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise EventRejected("malformed JSON", (FieldError("(event)", str(exc), "json_invalid"),)) from None
+
+
+def decode_event(raw: bytes | str) -> Event:
+    """Parse and validate one event, or raise :class:`EventRejected`."""
+    return validate_event(_parse(raw))
+
+
+def decode_record(raw: bytes | str, limit: int = MAX_EVENTS_PER_RECORD) -> list[object]:
+    """The events a record holds, still unvalidated: one (a JSON object) or a batch (a JSON array).
+
+    Raises :class:`EventRejected` only for what spoils the whole record (not
+    JSON, an empty or too long batch, neither object nor array); each event is
+    then validated on its own (:func:`validate_event`), so one bad event in a
+    batch is rejected alone.
+    """
+    data = _parse(raw)
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list):
+        if not data:
+            raise EventRejected("empty batch", (FieldError("(record)", "a batch holds 1 or more events",
+                                                           "too_short"),))
+        if len(data) > limit:
+            raise EventRejected("batch too large", (FieldError(
+                "(record)", f"{len(data)} events; a record holds at most {limit}", "too_long"),))
+        return data
+    raise EventRejected("not an event", (FieldError(
+        "(event)", "expected a JSON object (one event) or an array of them (a batch)", "object_type"),))
+
+
+def validate_event(data: object) -> Event:
+    """Validate one parsed event, or raise :class:`EventRejected` with every field's problem."""
     if not isinstance(data, dict):
         raise EventRejected(
             "not an event", (FieldError("(event)", "expected a JSON object", "object_type"),)

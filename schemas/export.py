@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from schemas.decode import MAX_EVENTS_PER_RECORD
 from schemas.events import EVENT_ADAPTER, SCHEMA_VERSION
 from schemas.groups import RulesFile
 
@@ -43,8 +44,21 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         "$id": f"{_BASE}/group-definitions.schema.json",
         "title": "customer-groups group definitions (a rules_config/ file)",
     })
+    batch = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{_BASE}/event-batch.v{SCHEMA_VERSION}.schema.json",
+        "title": "customer-groups batched record: the events of one visitor (or customer) in one record",
+        "description": "A record on the events topic holds one event (event.v1) or an array of them, all "
+                       "for the record's key. The worker's limit is CG_MAX_EVENTS_PER_RECORD "
+                       f"(default {MAX_EVENTS_PER_RECORD}); a bad event is dead-lettered alone, with its index.",
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_EVENTS_PER_RECORD,
+        "items": {"$ref": f"{_BASE}/event.v{SCHEMA_VERSION}.schema.json"},
+    }
     return {
         f"event.v{SCHEMA_VERSION}.schema.json": event,
+        f"event-batch.v{SCHEMA_VERSION}.schema.json": batch,
         "group-definitions.schema.json": rules,
     }
 

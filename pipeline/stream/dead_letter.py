@@ -17,7 +17,9 @@ retried forever). So a record is bounded, at most about
   (:data:`TEXT_LIMIT`), for a human reading the topic;
 * at most :data:`MAX_ERRORS` field errors (``errors_total`` counts them all),
   each message cut to :data:`MESSAGE_LIMIT` characters;
-* the key is cut to :data:`KEY_LIMIT` characters.
+* the key is cut to :data:`KEY_LIMIT` characters;
+* one bad event of a batched record (a JSON array) is dead-lettered alone: its
+  own bytes (as JSON) and ``source.batch_index``, its place in the batch.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def record(
     partition: int,
     offset: int,
     key: bytes | None,
+    batch_index: int | None = None,
 ) -> bytes:
     """The JSON value of one dead-letter message, at most about :data:`MAX_RECORD_BYTES`."""
     kept = raw[:RAW_LIMIT] if raw is not None else None
@@ -66,7 +69,8 @@ def record(
         "errors": errors,
         "errors_total": len(rejected.errors),
         "stage": stage,
-        "source": {"topic": topic, "partition": partition, "offset": offset},
+        "source": {"topic": topic, "partition": partition, "offset": offset,
+                   **({"batch_index": batch_index} if batch_index is not None else {})},
         "key": key[:KEY_LIMIT].decode("utf-8", "replace") if key is not None else None,
         "raw_text": text,
         "raw_base64": base64.b64encode(kept).decode("ascii") if kept is not None else None,

@@ -118,11 +118,12 @@ class Effects:
             return
 
     async def dead_letter(self, event: Any, raw: bytes | None, rejected: EventRejected,
-                          stage: str) -> None:
-        """Send a message that cannot be processed to the dead-letter topic, with the reason."""
+                          stage: str, batch_index: int | None = None) -> None:
+        """Send a message that cannot be processed to the dead-letter topic, with the reason
+        (``batch_index``: the event's place in a batched record, dead-lettered alone)."""
         message = event.message
         value = record(raw, rejected, stage=stage, topic=message.topic, partition=message.partition,
-                       offset=message.offset, key=message.key)
+                       offset=message.offset, key=message.key, batch_index=batch_index)
         await self.ctx.sinks.dead_letter(message.key, value)
         self.ctx.metrics.dead_lettered.labels(stage, rejected.reason.split(":")[0]).inc()
         log.warning("dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset,

@@ -25,6 +25,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from pipeline.identity import route
 from pipeline.messages import Forget
 from pipeline.stream import envelope
@@ -32,7 +34,7 @@ from pipeline.stream.context import StageContext
 from pipeline.stream.delivery import delivered
 from pipeline.stream.effects import Effects
 from pipeline.stream.profile_batch import ProfileBatch, in_cookie_profile
-from schemas.decode import EventRejected, FieldError, decode_event
+from schemas.decode import EventRejected, FieldError, decode_event, decode_record, validate_event
 from schemas.events import Event
 
 log = logging.getLogger(__name__)
@@ -62,12 +64,7 @@ class Ingest:
             links: dict[str, tuple[str, Any]] = {}  # cookie -> (customer, event), this batch
             forward: list[tuple[str, bytes]] = []  # (subject, raw event) for other partitions
             rekey: list[tuple[str, bytes]] = []  # (cookie, raw event) for the identity stage
-            for event in events:
-                ctx.metrics.events_in.labels("ingest").inc()
-                parsed = await self._validate(event)
-                if parsed is None:
-                    continue
-                raw: bytes = event.value
+            for event, parsed, raw in await self._valid_events(events):
                 visitor = parsed.visitor_id
                 if not visitor:
                     subject = f"c:{parsed.customer_id}"
@@ -110,23 +107,50 @@ class Ingest:
         partitioner = self.ctx.partitioner
         return count == partitioner.partitions and message.partition == partitioner.of_key(message.key)
 
-    async def _validate(self, event: Any) -> Event | None:
-        """The parsed event, or None when it was dead-lettered."""
-        raw: bytes = event.value
-        limit = self.ctx.settings.max_event_bytes
-        try:
-            if raw is not None and len(raw) > limit:
-                raise EventRejected("event too large", (FieldError(
-                    "(event)", f"{len(raw)} bytes; the limit is {limit} (CG_MAX_EVENT_BYTES)", "too_large"),))
-            parsed = decode_event(raw)
-            self._check_policy(parsed)
-            return parsed
-        except EventRejected as rejected:
-            await self.effects.dead_letter(event, raw, rejected, "ingest")
-        except Exception as exc:
-            log.exception("cannot validate a message")
-            await self.effects.dead_letter(event, raw, EventRejected(f"validation failed: {exc!r}"), "ingest")
-        return None
+    async def _valid_events(self, records: Sequence[Any]) -> list[tuple[Any, Event, bytes]]:
+        """(record, event, the event's bytes) of every valid event in the batch's records, in order.
+
+        A record holds one event (a JSON object) or a batch (a JSON array,
+        :func:`schemas.decode.decode_record`). What spoils a whole record
+        dead-letters the record; a bad event in a batch dead-letters that event
+        alone, with its index, and the others go on.
+        """
+        settings, metrics = self.ctx.settings, self.ctx.metrics
+        valid: list[tuple[Any, Event, bytes]] = []
+        for record in records:
+            raw: bytes = record.value
+            try:
+                if raw is not None and len(raw) > settings.max_event_bytes:
+                    raise EventRejected("event too large", (FieldError(
+                        "(event)", f"{len(raw)} bytes; the limit is {settings.max_event_bytes} "
+                        "(CG_MAX_EVENT_BYTES)", "too_large"),))
+                items = decode_record(raw, settings.max_events_per_record)
+            except EventRejected as rejected:
+                metrics.events_in.labels("ingest").inc()
+                await self.effects.dead_letter(record, raw, rejected, "ingest")
+                continue
+            except Exception as exc:
+                log.exception("cannot read a record")
+                await self.effects.dead_letter(record, raw, EventRejected(f"validation failed: {exc!r}"), "ingest")
+                continue
+            metrics.events_in.labels("ingest").inc(len(items))
+            single = len(items) == 1 and raw.lstrip()[:1] == b"{"
+            for index, item in enumerate(items):
+                event_raw = raw if single else orjson.dumps(item)
+                batch_index = None if single else index
+                try:
+                    parsed = validate_event(item)
+                    self._check_policy(parsed)
+                except EventRejected as rejected:
+                    await self.effects.dead_letter(record, event_raw, rejected, "ingest", batch_index)
+                    continue
+                except Exception as exc:
+                    log.exception("cannot validate an event")
+                    await self.effects.dead_letter(record, event_raw, EventRejected(f"validation failed: {exc!r}"),
+                                                   "ingest", batch_index)
+                    continue
+                valid.append((record, parsed, event_raw))
+        return valid
 
     def _check_policy(self, event: Event) -> None:
         """Valid JSON can still be refused: a clock far ahead, or the wrong kind of group."""

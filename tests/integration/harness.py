@@ -70,15 +70,19 @@ async def running_worker(settings: Settings, clock: Clock | None = None) -> Asyn
         await stop_worker(worker)
 
 
-async def produce(settings: Settings, events: Iterable[dict[str, Any] | bytes], *,
+async def produce(settings: Settings, events: Iterable[dict[str, Any] | list[dict[str, Any]] | bytes], *,
                   key_by_visitor: bool = False) -> None:
-    """Send events as the storefront would: unkeyed, or keyed by cookie (the fast path)."""
+    """Send events as the storefront would: unkeyed, or keyed by cookie (the fast path).
+
+    A list is one batched record (a JSON array), keyed by its first event's cookie.
+    """
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
         futures = []
         for e in events:
-            visitor = e.get("visitor_id") if isinstance(e, dict) and key_by_visitor else None
+            first = e[0] if isinstance(e, list) and e else e
+            visitor = first.get("visitor_id") if isinstance(first, dict) and key_by_visitor else None
             futures.append(await producer.send(settings.topic_events,
                                                e if isinstance(e, bytes) else orjson.dumps(e),
                                                key=visitor.encode() if visitor else None))

@@ -289,3 +289,24 @@ async def test_a_batch_that_fails_midway_is_retried_not_lost(
         # folded by the ingest stage when the event sits on its subject's partition, else by profiles
         assert sum(retries.labels(stage)._value.get() for stage in ("ingest", "profiles")) >= 1  # noqa: SLF001
     assert failures and groups == {"20", "21", "22"}  # ordered, so not "no orders yet" (11)
+
+
+async def test_batched_records_are_processed_and_a_bad_event_is_dead_lettered_alone(
+        settings: Settings, redis: Redis, seed_definitions: list[Any]) -> None:
+    clock, view = Clock(), View(redis, settings)
+    await prepare(settings)
+    await apply(settings, seed_definitions)
+    broken = {"type": "view", "visitor_id": "ck1", "event_id": "it-broken"}  # no occurred_at, no product
+    keyed = [ev("view", clock, 1, visitor_id="ck1", product=product("Sony")), broken,
+             ev("search", clock, 1, visitor_id="ck1", query="sony tv")]
+    unkeyed = [ev("view", clock, 1, visitor_id="ck2", product=product("Sony")),  # through the identity stage
+               ev("view", clock, 1, visitor_id="ck3", product=product("Sony"))]
+    async with running_worker(settings, clock):
+        await produce(settings, [keyed], key_by_visitor=True)
+        await produce(settings, [unkeyed])
+        members = await eventually(lambda: view.members("12"), lambda m: m == (set(), {"ck1", "ck2", "ck3"}))
+        letters = await dead_letters(settings, 1)
+    assert members == (set(), {"ck1", "ck2", "ck3"})
+    assert len(letters) == 1 and letters[0]["reason"] == "invalid 'view' event"
+    assert letters[0]["source"]["batch_index"] == 1 and letters[0]["key"] == "ck1"
+    assert {e["location"] for e in letters[0]["errors"]} == {"occurred_at", "product"}

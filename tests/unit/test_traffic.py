@@ -38,3 +38,19 @@ def test_the_seed_examples_occur() -> None:
 
 def test_limit() -> None:
     assert len(list(generate(SHAPE, now=NOW, limit=25))) == 25
+
+
+def test_batched_records_keep_each_keys_events_in_order_and_lose_none() -> None:
+    from pipeline.traffic import batched, record_key
+
+    events = list(generate(TrafficShape(customers=30, visitors=80, days=3, seed=5), limit=3000))
+    records = list(batched(events, max_per_record=20, open_keys=10))
+    assert sum(len(batch) for _, batch in records) == len(events)
+    assert all(1 <= len(batch) <= 20 and {record_key(e) for e in batch} == {key} for key, batch in records)
+    by_key: dict[str | None, list[str]] = {}
+    for key, batch in records:
+        by_key.setdefault(key, []).extend(e["event_id"] for e in batch)
+    for key, ids in by_key.items():
+        assert ids == [e["event_id"] for e in events if record_key(e) == key]
+    assert len(records) > len(by_key)  # the flush timer sent some keys more than once
+    assert max(len(batch) for _, batch in batched(events, max_per_record=20)) == 20

@@ -61,7 +61,8 @@ class Stages:
         assert isinstance(self.ctx.sinks, MemorySinks)
         return self.ctx.sinks
 
-    def storefront(self, key: str, event: dict[str, Any], *, partition: int | None = None) -> LocalMessage:
+    def storefront(self, key: str, event: dict[str, Any] | list[Any], *,
+                   partition: int | None = None) -> LocalMessage:
         """An event as the storefront sends it: keyed by ``key``, on the partition the key hashes to."""
         self.offset += 1
         home = self.ctx.partitioner.of_key(key.encode())
@@ -193,3 +194,28 @@ async def test_a_rolling_window_schedules_a_recheck_that_the_timer_sends_when_du
     assert [(m.topic, m.key) for m in s.sinks.sent] == [("subject", "v:ck1")]
     await s.profiles.batch([s.rekeyed("v:ck1", s.sinks.sent[0].value)])
     assert ("SREM", "cg:s:{v:ck1}", "30") in s.groups_in_redis()
+
+
+async def test_a_batched_record_is_folded_event_by_event_and_a_bad_event_is_dead_lettered_alone() -> None:
+    s = Stages()
+    batch = [view("ck1", 1), {"type": "view", "visitor_id": "ck1", "event_id": "broken"}, view("ck1", 2)]
+    record = s.storefront("ck1", batch)  # a JSON array of events
+    await s.ingest_batch(record)
+    stored = s.ctx.profiles.load("v:ck1")
+    assert stored is not None and stored[0].total("viewed", "brand") == 2  # both good views, folded here
+    letters = [orjson.loads(m.value) for m in s.sinks.sent if m.topic == "dead-letter"]
+    assert len(letters) == 1
+    assert letters[0]["source"] == {"topic": SETTINGS.topic_events, "partition": record.message.partition,
+                                    "offset": record.message.offset, "batch_index": 1}
+    assert orjson.loads(letters[0]["raw_text"]) == batch[1]  # the bad event's own bytes, not the batch's
+    assert s.ctx.metrics.events_in.labels("ingest")._value.get() == 3  # noqa: SLF001
+
+
+async def test_a_batch_too_long_or_empty_is_dead_lettered_whole() -> None:
+    s = Stages()
+    too_long = [view("ck1", n) for n in range(SETTINGS.max_events_per_record + 1)]
+    await s.ingest_batch(s.storefront("ck1", too_long), s.storefront("ck2", []))
+    letters = [orjson.loads(m.value) for m in s.sinks.sent if m.topic == "dead-letter"]
+    assert [letter["reason"] for letter in letters] == ["batch too large", "empty batch"]
+    assert "batch_index" not in letters[0]["source"]
+    assert s.ctx.profiles.load("v:ck1") is None
