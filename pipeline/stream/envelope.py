@@ -8,6 +8,7 @@ re-serialised on the way and a dead letter can always show the exact bytes.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -15,6 +16,7 @@ import orjson
 from pipeline.messages import Forget, Handover, MergeIn
 
 EVENT, HANDOVER, MERGE_IN, RECHECK, SYNC, FORGET, RECONCILE = b"E", b"H", b"M", b"R", b"S", b"F", b"C"
+BUNDLE = b"B"
 _LENGTH = struct.Struct(">I")
 
 
@@ -85,3 +87,30 @@ def decode(value: bytes) -> Message:
         doc = orjson.loads(body)
         return Forget(visitor_id=doc["visitor_id"], customer_id=doc["customer_id"])
     raise ValueError(f"unknown internal message kind {kind!r}")
+
+
+def encode_bundle(entries: Sequence[tuple[str, bytes]]) -> bytes:
+    """Many (key, message) pairs for one partition in one record: a stage sends one record per
+    destination partition per batch, not one per message (Faust's cost is per record)."""
+    parts = [BUNDLE]
+    for key, value in entries:
+        raw_key = key.encode()
+        parts += [_LENGTH.pack(len(raw_key)), raw_key, _LENGTH.pack(len(value)), value]
+    return b"".join(parts)
+
+
+def entries_of(key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
+    """The (key, message) pairs a record carries: a bundle's, or the record's own."""
+    if value[:1] != BUNDLE:
+        return [(key.decode() if key is not None else "", value)]
+    out, at, end = [], 1, len(value)
+    while at < end:
+        (size,) = _LENGTH.unpack_from(value, at)
+        at += _LENGTH.size
+        entry_key = value[at:at + size].decode()
+        at += size
+        (size,) = _LENGTH.unpack_from(value, at)
+        at += _LENGTH.size
+        out.append((entry_key, value[at:at + size]))
+        at += size
+    return out

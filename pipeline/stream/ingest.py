@@ -87,8 +87,8 @@ class Ingest:
                 if routing.link:
                     links[visitor] = (routing.link, event)
             await work.commit()
-            sent = [await ctx.sinks.to_subject(subject, envelope.encode_event(raw)) for subject, raw in forward]
-            sent += [await ctx.sinks.to_visitor(visitor, envelope.encode_event(raw)) for visitor, raw in rekey]
+            sent = await ctx.sinks.to_subjects([(subject, envelope.encode_event(raw)) for subject, raw in forward])
+            sent += await ctx.sinks.to_visitors([(visitor, envelope.encode_event(raw)) for visitor, raw in rekey])
             await delivered(sent)  # a link records the hand-over as done: only once it is in Kafka
             for visitor, (customer, event) in links.items():
                 ctx.identity.set(visitor, customer, event)
@@ -174,10 +174,14 @@ class Ingest:
             await self.identity_message(event)
 
     async def identity_message(self, event: Any) -> None:
+        """One record of the re-keying topic: a message, or a bundle of them, each for a cookie."""
+        for visitor, value in envelope.entries_of(event.key, event.value):
+            await self._identity_entry(event, visitor, value)
+
+    async def _identity_entry(self, event: Any, visitor: str, value: bytes) -> None:
         ctx = self.ctx
         ctx.metrics.events_in.labels("identity").inc()
-        visitor = event.key.decode()
-        message = envelope.decode(event.value)
+        message = envelope.decode(value)
         if isinstance(message, Forget):
             async with ctx.lock:
                 if ctx.identity.get(message.visitor_id, event) == message.customer_id:
@@ -189,7 +193,7 @@ class Ingest:
         try:
             parsed = decode_event(message)
         except EventRejected as rejected:
-            await self.effects.dead_letter(event, event.value, rejected, "identity")
+            await self.effects.dead_letter(event, message, rejected, "identity")
             return
         await self.effects.until_done(lambda: self._route(event, parsed, message, visitor), "identity")
 

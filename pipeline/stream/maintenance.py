@@ -154,6 +154,6 @@ class Maintenance:
         if not ctx.ready.is_set() or ctx.placement.rebalancing():
             return
         today = ctx.policy.day_of(ctx.now())
-        for subject in ctx.schedule.pop_due(today):
-            await ctx.sinks.to_subject(subject, envelope.encode(envelope.Recheck()))
+        recheck = envelope.encode(envelope.Recheck())
+        await ctx.sinks.to_subjects([(subject, recheck) for subject in ctx.schedule.pop_due(today)])
         ctx.metrics.scheduled.set(len(ctx.schedule))

@@ -116,4 +116,4 @@ def memory_context(settings: Settings, registry: GroupRegistry, policy: ProfileP
         health=Health(metrics.stalled, settings.stall_after_seconds), keys=keys, redis=redis,
         writer=RecordingWriter(keys), profiles=ProfileStore(MemoryTable(), partitioner.of_subject),
         identity=MemoryTable(), applied=MemoryTable(), schedule=RecheckSchedule(), partitioner=partitioner,
-        sinks=MemorySinks(), placement=LocalPlacement(settings.topic_partitions), ready=ready)
+        sinks=MemorySinks(partition_of=partitioner.of_subject), placement=LocalPlacement(settings.topic_partitions), ready=ready)

@@ -148,15 +148,11 @@ class ProfileBatch:
         """Redis, then messages on, then the table: see the module docstring."""
         ctx = self.ctx
         await self.effects.flush_redis()
-        sent = []
-        for key, message in self.outgoing:
-            if isinstance(message, Forget):
-                sent.append(await ctx.sinks.to_visitor(key, envelope.encode(message)))
-            else:
-                sent.append(await ctx.sinks.to_subject(key, envelope.encode(message)))
-        for subject, raw in self.forwarded:
-            sent.append(await ctx.sinks.to_subject(subject, envelope.encode_event(raw)))
-        await delivered(sent)
+        to_subjects = [(key, envelope.encode(m)) for key, m in self.outgoing if not isinstance(m, Forget)]
+        to_subjects += [(subject, envelope.encode_event(raw)) for subject, raw in self.forwarded]
+        forgets = [(key, envelope.encode(m)) for key, m in self.outgoing if isinstance(m, Forget)]
+        # one record per destination partition, all acknowledged before the table is written
+        await delivered(await ctx.sinks.to_subjects(to_subjects) + await ctx.sinks.to_visitors(forgets))
         for subject, state in self.states.items():
             if not state.dirty:
                 continue

@@ -35,24 +35,29 @@ class ProfileStage:
         async with ctx.lock:
             work = ProfileBatch(ctx, self.effects, "profiles", ctx.now())
             for event in events:
-                message = envelope.decode(event.value)
-                if isinstance(message, (envelope.Sync, envelope.Reconcile)):
-                    await work.commit()  # what came before, before the partition-wide work
-                    if isinstance(message, envelope.Sync):
-                        await self.maintenance.backfill(event, message.partition)
-                    else:
-                        await self.maintenance.reconcile(message)
-                    continue
-                subject = event.key.decode()
-                if isinstance(message, bytes) and subject.startswith("v:"):
-                    # An anonymous event re-keyed to its cookie before the cookie's login was
-                    # handled, arriving after it: it belongs to the customer now, as it would
-                    # had it arrived first and moved with the hand-over. Same partition as the
-                    # cookie's identity entry, so the answer does not depend on timing.
-                    linked = ctx.identity.get(subject[2:], event)
-                    if linked:
-                        if not in_cookie_profile(ctx, subject[2:], message, event):
-                            work.forward_event(f"c:{linked}", message)
-                        continue
-                await work.handle(subject, message, event)  # type: ignore[arg-type]  # Forget: identity stage only
+                for subject, value in envelope.entries_of(event.key, event.value):
+                    await self._entry(work, event, subject, value)
             await work.commit()
+
+    async def _entry(self, work: ProfileBatch, event: Any, subject: str, value: bytes) -> None:
+        """One message of a record (a record may bundle many, each for its subject)."""
+        ctx = self.ctx
+        message = envelope.decode(value)
+        if isinstance(message, (envelope.Sync, envelope.Reconcile)):
+            await work.commit()  # what came before, before the partition-wide work
+            if isinstance(message, envelope.Sync):
+                await self.maintenance.backfill(event, message.partition)
+            else:
+                await self.maintenance.reconcile(message)
+            return
+        if isinstance(message, bytes) and subject.startswith("v:"):
+            # An anonymous event re-keyed to its cookie before the cookie's login was
+            # handled, arriving after it: it belongs to the customer now, as it would
+            # had it arrived first and moved with the hand-over. Same partition as the
+            # cookie's identity entry, so the answer does not depend on timing.
+            linked = ctx.identity.get(subject[2:], event)
+            if linked:
+                if not in_cookie_profile(ctx, subject[2:], message, event):
+                    work.forward_event(f"c:{linked}", message)
+                return
+        await work.handle(subject, message, event)  # type: ignore[arg-type]  # Forget: identity stage only

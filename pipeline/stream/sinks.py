@@ -5,16 +5,39 @@ Each send returns an awaitable that completes when the broker has the message
 everything sent so far, table changelogs included, is in Kafka. The worker's
 :class:`FaustSinks` writes Faust topics; :class:`MemorySinks` records what was
 sent, for the stage unit tests.
+
+A batch's messages for other partitions go out as one record per destination
+partition (:meth:`Sinks.to_subjects`, :meth:`Sinks.to_visitors`): Faust's cost
+is per record, so a stage never sends one record per event. A partition with
+one message gets a plain record, keyed as ever.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pipeline.stream.envelope import encode_bundle, entries_of
 from pipeline.stream.partitioning import SubjectPartitioner
+
+
+def by_partition(entries: Sequence[tuple[str, bytes]], partition_of: Callable[[str], int],
+                 ) -> dict[int, list[tuple[str, bytes]]]:
+    """The entries grouped by destination partition, each group in the order given."""
+    groups: dict[int, list[tuple[str, bytes]]] = {}
+    for key, value in entries:
+        groups.setdefault(partition_of(key), []).append((key, value))
+    return groups
+
+
+def record_for(entries: list[tuple[str, bytes]]) -> tuple[bytes, bytes]:
+    """(key, value) of the one record that carries ``entries`` to their partition."""
+    if len(entries) == 1:
+        key, value = entries[0]
+        return key.encode(), value
+    return b"__bundle__", encode_bundle(entries)
 
 
 class Sinks(Protocol):
@@ -26,8 +49,12 @@ class Sinks(Protocol):
         """A control message to one partition of the profile stage (sync, reconcile)."""
         ...
 
-    async def to_visitor(self, visitor: str, value: bytes) -> Awaitable[Any]:
-        """Re-keyed by cookie, to the identity stage."""
+    async def to_subjects(self, entries: Sequence[tuple[str, bytes]]) -> list[Awaitable[Any]]:
+        """(subject, message) pairs, one record per destination partition of the profile stage."""
+        ...
+
+    async def to_visitors(self, entries: Sequence[tuple[str, bytes]]) -> list[Awaitable[Any]]:
+        """(cookie, message) pairs, one record per destination partition of the identity stage."""
         ...
 
     async def dead_letter(self, key: bytes | None, value: bytes) -> Awaitable[Any]: ...
@@ -55,9 +82,19 @@ class FaustSinks:
         return await self.by_subject.send(key=key, value=value, force=True,
                                           partition=partition)
 
-    async def to_visitor(self, visitor: str, value: bytes) -> Awaitable[Any]:
-        return await self.by_visitor.send(key=visitor.encode(), value=value,
-                                          force=True)
+    async def to_subjects(self, entries: Sequence[tuple[str, bytes]]) -> list[Awaitable[Any]]:
+        sent = []
+        for partition, group in by_partition(entries, self.partitioner.of_subject).items():
+            key, value = record_for(group)
+            sent.append(await self.by_subject.send(key=key, value=value, force=True, partition=partition))
+        return sent
+
+    async def to_visitors(self, entries: Sequence[tuple[str, bytes]]) -> list[Awaitable[Any]]:
+        sent = []
+        for partition, group in by_partition(entries, lambda v: self.partitioner.of_key(v.encode())).items():
+            key, value = record_for(group)
+            sent.append(await self.by_visitor.send(key=key, value=value, force=True, partition=partition))
+        return sent
 
     async def dead_letter(self, key: bytes | None, value: bytes) -> Awaitable[Any]:
         return await self.dead_letters.send(key=key, value=value, force=True)
@@ -75,8 +112,13 @@ class Sent:
 
 @dataclass
 class MemorySinks:
-    """Records every message; a send fails while ``failing`` is set (to test retries)."""
+    """Records every record sent; a send fails while ``failing`` is set (to test retries).
 
+    ``sent`` holds the records as sent (a bundle is one record, keyed by its
+    partition); :meth:`messages` the messages they carry, keyed by subject or cookie.
+    """
+
+    partition_of: Callable[[str], int] = field(default=lambda subject: 0)
     sent: list[Sent] = field(default_factory=list)
     flushes: int = 0
     failing: BaseException | None = None
@@ -95,11 +137,30 @@ class MemorySinks:
     async def to_partition(self, partition: int, key: bytes, value: bytes) -> Awaitable[Any]:
         return await self._send("partition", partition, value)
 
-    async def to_visitor(self, visitor: str, value: bytes) -> Awaitable[Any]:
-        return await self._send("visitor", visitor, value)
+    async def to_subjects(self, entries: Sequence[tuple[str, bytes]]) -> list[Awaitable[Any]]:
+        return [await self._send("subject", *self._record(group))
+                for group in by_partition(entries, self.partition_of).values()]
+
+    async def to_visitors(self, entries: Sequence[tuple[str, bytes]]) -> list[Awaitable[Any]]:
+        return [await self._send("visitor", *self._record(group))
+                for group in by_partition(entries, lambda v: self.partition_of(f"v:{v}")).values()]
+
+    @staticmethod
+    def _record(group: list[tuple[str, bytes]]) -> tuple[str, bytes]:
+        key, value = record_for(group)
+        return key.decode(), value
 
     async def dead_letter(self, key: bytes | None, value: bytes) -> Awaitable[Any]:
         return await self._send("dead-letter", key, value)
+
+    def messages(self) -> list[Sent]:
+        """Every message sent, a bundle's one by one (keyed by subject or cookie)."""
+        out = []
+        for record in self.sent:
+            key = record.key.encode() if isinstance(record.key, str) else None
+            out += [Sent(record.topic, k, v) for k, v in entries_of(key, record.value)] \
+                if record.topic in ("subject", "visitor") else [record]
+        return out
 
     async def flush(self) -> None:
         self.flushes += 1

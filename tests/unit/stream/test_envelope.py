@@ -70,3 +70,9 @@ def test_a_430_kb_search_dead_letters_in_a_small_record() -> None:
                    offset=1, key=b"v")
     doc = orjson.loads(value)
     assert len(value) < 100_000 and doc["raw_truncated"] and doc["raw_text"] is None
+
+
+def test_a_bundle_carries_many_keyed_messages_in_one_record_and_a_plain_record_one() -> None:
+    entries = [("c:1", envelope.encode_event(b'{"a": 1}')), ("v:\u00e9", b""), ("c:2", envelope.encode(Forget("v", "c")))]
+    assert envelope.entries_of(b"__bundle__", envelope.encode_bundle(entries)) == entries
+    assert envelope.entries_of(b"c:1", b'E{"a": 1}') == [("c:1", b'E{"a": 1}')]

@@ -106,8 +106,8 @@ async def test_a_logged_in_event_goes_on_to_the_customer_and_links_the_cookie_af
     s = Stages()
     await s.ingest_batch(s.storefront("ck1", view("ck1", customer="c1")))
     # the cookie's hand-over (its profile, none yet, merges into the customer's), then the event itself
-    assert [(m.topic, m.key) for m in s.sinks.sent] == [("subject", "c:c1"), ("subject", "c:c1")]
-    merge, event = (envelope.decode(m.value) for m in s.sinks.sent)
+    assert [(m.topic, m.key) for m in s.sinks.messages()] == [("subject", "c:c1"), ("subject", "c:c1")]
+    merge, event = (envelope.decode(m.value) for m in s.sinks.messages())
     assert isinstance(merge, envelope.MergeIn) and merge.visitor == "v:ck1" and merge.profile is None
     assert event == orjson.dumps(view("ck1", customer="c1"))
     assert s.ctx.identity.get("ck1") == "c1"
@@ -117,7 +117,7 @@ async def test_an_event_off_its_cookies_partition_is_re_keyed_to_the_identity_st
     s = Stages()
     home = s.ctx.partitioner.of_key(b"ck1")
     await s.ingest_batch(s.storefront("ck1", view("ck1"), partition=(home + 1) % SETTINGS.topic_partitions))
-    assert [(m.topic, m.key) for m in s.sinks.sent] == [("visitor", "ck1")]
+    assert [(m.topic, m.key) for m in s.sinks.messages()] == [("visitor", "ck1")]
     assert s.ctx.profiles.load("v:ck1") is None and s.writer.flushed == []
 
 
@@ -148,8 +148,8 @@ async def test_the_profile_stage_commits_redis_then_messages_then_the_table() ->
     # the cookie leaves its groups in Redis, the merge is sent (and delivered), then its profile goes
     assert journal == ["redis", "send", "table"]
     assert s.ctx.profiles.load("v:ck1") is None
-    assert [m.key for m in s.sinks.sent] == ["c:c1"]
-    assert isinstance(envelope.decode(s.sinks.sent[0].value), envelope.MergeIn)
+    assert [m.key for m in s.sinks.messages()] == ["c:c1"]
+    assert isinstance(envelope.decode(s.sinks.messages()[0].value), envelope.MergeIn)
 
 
 async def test_a_failed_redis_flush_retries_the_whole_batch_and_stores_nothing_twice() -> None:
@@ -173,7 +173,7 @@ async def test_a_bad_event_is_dead_lettered_with_its_reason_and_the_batch_goes_o
     s = Stages()
     bad = s.storefront("ck2", {"type": "view", "visitor_id": "ck2"})
     await s.ingest_batch(bad, s.storefront("ck1", view("ck1")))
-    letters = [m for m in s.sinks.sent if m.topic == "dead-letter"]
+    letters = [m for m in s.sinks.messages() if m.topic == "dead-letter"]
     assert len(letters) == 1
     letter = orjson.loads(letters[0].value)
     assert letter["reason"] == "invalid 'view' event"
@@ -191,8 +191,8 @@ async def test_a_rolling_window_schedules_a_recheck_that_the_timer_sends_when_du
     assert s.sinks.sent == []  # not yet
     s.clock = NOW + timedelta(days=3)
     await s.maintenance.send_due_rechecks()
-    assert [(m.topic, m.key) for m in s.sinks.sent] == [("subject", "v:ck1")]
-    await s.profiles.batch([s.rekeyed("v:ck1", s.sinks.sent[0].value)])
+    assert [(m.topic, m.key) for m in s.sinks.messages()] == [("subject", "v:ck1")]
+    await s.profiles.batch([s.rekeyed("v:ck1", s.sinks.messages()[0].value)])
     assert ("SREM", "cg:s:{v:ck1}", "30") in s.groups_in_redis()
 
 
@@ -203,7 +203,7 @@ async def test_a_batched_record_is_folded_event_by_event_and_a_bad_event_is_dead
     await s.ingest_batch(record)
     stored = s.ctx.profiles.load("v:ck1")
     assert stored is not None and stored[0].total("viewed", "brand") == 2  # both good views, folded here
-    letters = [orjson.loads(m.value) for m in s.sinks.sent if m.topic == "dead-letter"]
+    letters = [orjson.loads(m.value) for m in s.sinks.messages() if m.topic == "dead-letter"]
     assert len(letters) == 1
     assert letters[0]["source"] == {"topic": SETTINGS.topic_events, "partition": record.message.partition,
                                     "offset": record.message.offset, "batch_index": 1}
@@ -215,7 +215,21 @@ async def test_a_batch_too_long_or_empty_is_dead_lettered_whole() -> None:
     s = Stages()
     too_long = [view("ck1", n) for n in range(SETTINGS.max_events_per_record + 1)]
     await s.ingest_batch(s.storefront("ck1", too_long), s.storefront("ck2", []))
-    letters = [orjson.loads(m.value) for m in s.sinks.sent if m.topic == "dead-letter"]
+    letters = [orjson.loads(m.value) for m in s.sinks.messages() if m.topic == "dead-letter"]
     assert [letter["reason"] for letter in letters] == ["batch too large", "empty batch"]
     assert "batch_index" not in letters[0]["source"]
     assert s.ctx.profiles.load("v:ck1") is None
+
+
+async def test_what_a_batch_sends_on_goes_as_one_record_per_destination_partition() -> None:
+    s = Stages()
+    logins = [s.storefront(f"ck{n}", view(f"ck{n}", customer=f"c{n}")) for n in range(12)]
+    await s.ingest_batch(*logins)
+    messages = s.sinks.messages()
+    assert len(messages) == 24  # each cookie's hand-over (its merge) and its event, for its customer
+    partitions = {s.ctx.partitioner.of_subject(f"c:c{n}") for n in range(12)}
+    # two sends per batch (the batch's merges, then its forwarded events), each one record per partition
+    assert len(s.sinks.sent) == 2 * len(partitions) < len(messages)
+    for n in range(12):  # and each customer still gets its merge before its event
+        kinds = [type(envelope.decode(m.value)).__name__ for m in messages if m.key == f"c:c{n}"]
+        assert kinds == ["MergeIn", "bytes"]
