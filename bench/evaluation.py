@@ -21,11 +21,11 @@ from bench.common import percentile, say
 from pipeline.identity import route
 from pipeline.processor import Result, SubjectProcessor
 from pipeline.profile import ProfilePolicy
-from pipeline.profile.stored import pack, unpack
 from pipeline.registry import GroupRegistry
 from pipeline.store.details import details_commands, details_of
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import plan
+from pipeline.stream.state import MemoryTable, ProfileStore
 from schemas.events import Event
 from schemas.groups import GroupDefinition
 
@@ -66,23 +66,27 @@ class StageModel:
         self.processor = SubjectProcessor(registry, policy)
         self.keys = KeySpace("bench")
         self.now = now
-        self.store: dict[str, bytes] = {}
+        self.table: MemoryTable[bytes] = MemoryTable()
+        self.profiles = ProfileStore(self.table, lambda subject: 0)  # the worker's store, decoded cache and all
         self.identity: dict[str, str] = {}
         self.commands = 0
 
     def _apply(self, subject: str, before: object, result: Result) -> None:
-        self.commands += len(plan(self.keys, subject, result)) if (result.changes_membership or result.delete) else 0
+        self.commands += len(plan(self.keys, subject, result.change)) if result.change.visible else 0
         profile_after = result.profile if result.store else (None if result.delete else before)
         self.commands += len(details_commands(self.keys, subject, details_of(before),  # type: ignore[arg-type]
                                               details_of(profile_after), result.delete))  # type: ignore[arg-type]
         if result.delete:
-            self.store.pop(subject, None)
+            self.profiles.delete(subject, None)
         elif result.store:
-            self.store[subject] = pack(result.profile, result.next_check)  # type: ignore[arg-type]
+            self.profiles.save(subject, result.profile, result.next_check, None)  # type: ignore[arg-type]
+
+    @property
+    def store(self) -> dict[str, bytes]:
+        return self.table.data
 
     def _load(self, subject: str):  # type: ignore[no-untyped-def]
-        stored = self.store.get(subject)
-        return (None, None) if stored is None else unpack(stored)
+        return self.profiles.load(subject) or (None, None)
 
     def handle(self, event: Event) -> bool:
         """Process one event; True when it was the subject's first (no stored profile)."""

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     #: A stopping worker (SIGTERM, SIGINT) that has not exited after this long exits
     #: anyway, as a crash would: nothing is lost, its input is redelivered.
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: Profiles kept decoded in memory between batches (the ones saved last): decoding a
+    #: stored profile costs more than folding an event into it. 0 turns the cache off.
+    profile_cache_size: int = Field(default=10_000, ge=0)
     #: Run the worker process on uvloop (libuv) instead of asyncio's own event loop:
     #: Faust's cost per record is mostly event-loop work (docs/benchmarks.md).
     uvloop: bool = True

@@ -40,8 +40,10 @@ from pipeline.profile.model import (
 )
 
 CODEC_VERSION = 1
-COMPRESS_ABOVE = 384
-"""Documents up to this many bytes are stored plain: zlib cannot save much on them."""
+COMPRESS_ABOVE = 1024
+"""Documents up to this many bytes are stored plain: zlib cannot save much on them (measured:
+below about 1 KB the packed event hashes make most documents incompressible, and each attempt
+cost ~15 µs for nothing)."""
 
 _PLAIN = ord("{")
 _ZLIB = 0x01

@@ -59,11 +59,11 @@ def in_cookie_profile(ctx: StageContext, visitor: str, event: Event | bytes, at:
     itself as well (it is read again after a crash or a rewind, once the cookie is
     linked) it could reach the customer before the hand-over and be counted twice.
     """
-    stored = ctx.profiles.load(f"v:{visitor}", at)
+    stored = ctx.profiles.read(f"v:{visitor}", at)
     if stored is None:  # the usual case once the hand-over is done: no decoding at all
         return False
     parsed = decode_event(event) if isinstance(event, bytes) else event
-    return counted(stored[0], parsed, ctx.policy)
+    return counted(stored, parsed, ctx.policy)
 
 
 @dataclass

@@ -15,6 +15,7 @@ partition's subjects).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -92,24 +93,60 @@ class MemoryTable(Generic[V]):
 
 
 class ProfileStore:
-    """Stored profiles by subject, and the subjects of each partition this worker owns."""
+    """Stored profiles by subject, and the subjects of each partition this worker owns.
 
-    def __init__(self, table: Table[bytes], partition_of: Callable[[str], int]) -> None:
+    Decoding a stored profile costs more than folding an event into it, and a
+    subject's events come in sessions, so the store keeps the profiles it saved
+    last, decoded (``cache_size`` of them, least recently used out). A cached
+    profile is used only while the table still holds the very bytes it was
+    saved as (compared on every load: a rebalance, a recovery or another
+    writer makes it miss), and :meth:`load` hands it out *once*: the caller
+    owns and may change it, and only :meth:`save` puts it back. So a batch that
+    fails halfway, or a caller that changes a profile without storing it, can
+    never leave the cache ahead of the table.
+    """
+
+    def __init__(self, table: Table[bytes], partition_of: Callable[[str], int], cache_size: int = 10_000) -> None:
         self.table = table
         self.partition_of = partition_of
+        self.cache_size = cache_size
         self._by_partition: dict[int, set[str]] = {}
+        self._decoded: OrderedDict[str, tuple[bytes, Profile, int | None]] = OrderedDict()
+        self.hits = self.misses = 0
 
     def raw(self, subject: str, at: Any = None) -> bytes | None:
         """The stored value as it is (the back-fill decodes only what a group reads)."""
         return self.table.get(subject, at)
 
     def load(self, subject: str, at: Any = None) -> tuple[Profile, int | None] | None:
-        """(profile, re-check day), or None when the subject has no profile."""
+        """(profile, re-check day), or None when the subject has no profile; the caller owns it."""
         stored = self.table.get(subject, at)
-        return None if stored is None else unpack(stored)
+        cached = self._decoded.pop(subject, None)
+        if stored is None:
+            return None
+        if cached is not None and cached[0] == stored:
+            self.hits += 1
+            return cached[1], cached[2]
+        self.misses += 1
+        return unpack(stored)
+
+    def read(self, subject: str, at: Any = None) -> Profile | None:
+        """The stored profile, to read only (never to change: it may be the cached one)."""
+        stored = self.table.get(subject, at)
+        if stored is None:
+            return None
+        cached = self._decoded.get(subject)
+        if cached is not None and cached[0] == stored:
+            return cached[1]
+        return unpack(stored)[0]
 
     def save(self, subject: str, profile: Profile, next_check: int | None, at: Any) -> None:
-        self.put_raw(subject, pack(profile, next_check), at)
+        value = pack(profile, next_check)
+        self.put_raw(subject, value, at)
+        if self.cache_size:
+            self._decoded[subject] = (value, profile, next_check)
+            if len(self._decoded) > self.cache_size:
+                self._decoded.popitem(last=False)
 
     def put_raw(self, subject: str, value: bytes, at: Any) -> None:
         self.table.set(subject, value, at)
@@ -117,6 +154,7 @@ class ProfileStore:
 
     def delete(self, subject: str, at: Any) -> None:
         self.table.delete(subject, at)
+        self._decoded.pop(subject, None)
         self._by_partition.get(self.partition_of(subject), set()).discard(subject)
 
     def stored_subjects(self) -> list[str]:
@@ -130,6 +168,7 @@ class ProfileStore:
     def rebuild_index(self, owned: set[int]) -> Iterator[tuple[str, int | None]]:
         """After recovery: index the owned partitions' subjects; yields (subject, re-check day)."""
         self._by_partition = {}
+        self._decoded.clear()  # the table was rebuilt: nothing cached is known to match it
         for subject, value in self.table.items():
             partition = self.partition_of(subject)
             if partition in owned:

@@ -137,7 +137,8 @@ class Worker:
         self.watcher = DefinitionsWatcher(settings.kafka_bootstrap, settings.topic_definitions,
                                           self.policy, self._definitions_changed)
         partitioner = SubjectPartitioner(partitions)
-        self.profiles = ProfileStore(FaustTable(self.profiles_table), partitioner.of_subject)
+        self.profiles = ProfileStore(FaustTable(self.profiles_table), partitioner.of_subject,
+                                     settings.profile_cache_size)
         self.context = StageContext(
             settings=settings, now=self.now, policy=self.policy, registry=lambda: self.watcher.registry,
             metrics=self.metrics, health=self.health, keys=self.keys, redis=self.redis,

@@ -1,0 +1,54 @@
+"""ProfileStore's decoded cache can never be ahead of the table (pipeline.stream.state)."""
+
+from __future__ import annotations
+
+from pipeline.profile import new_profile
+from pipeline.profile.stored import pack
+from pipeline.stream.state import MemoryTable, ProfileStore
+
+
+def store(cache_size: int = 10) -> ProfileStore:
+    return ProfileStore(MemoryTable(), lambda subject: 0, cache_size)
+
+
+def test_a_saved_profile_is_handed_out_decoded_once_then_read_from_the_table_again() -> None:
+    profiles = store()
+    profile = new_profile("v:a")
+    profiles.save("v:a", profile, 7, None)
+    loaded = profiles.load("v:a")
+    assert loaded is not None and loaded[0] is profile and loaded[1] == 7 and profiles.hits == 1
+    loaded[0].visitor_ids.add("changed but never saved")
+    again = profiles.load("v:a")  # the changed object is not handed out again
+    assert again is not None and again[0] is not profile and again[0].visitor_ids == {"a"}
+    assert profiles.misses == 1
+
+
+def test_another_writer_or_a_recovery_makes_the_cache_miss() -> None:
+    profiles = store()
+    profiles.save("v:a", new_profile("v:a"), None, None)
+    other = new_profile("v:a")
+    other.visitor_ids.add("b")
+    profiles.table.set("v:a", pack(other, None), None)  # e.g. the back-fill's put_raw, or a rebuilt table
+    loaded = profiles.load("v:a")
+    assert loaded is not None and loaded[0].visitor_ids == {"a", "b"} and profiles.hits == 0
+
+
+def test_read_never_takes_the_cached_profile_away_and_delete_forgets_it() -> None:
+    profiles = store()
+    profile = new_profile("v:a")
+    profiles.save("v:a", profile, None, None)
+    assert profiles.read("v:a") is profile
+    loaded = profiles.load("v:a")
+    assert loaded is not None and loaded[0] is profile
+    profiles.save("v:a", profile, None, None)
+    profiles.delete("v:a", None)
+    assert profiles.load("v:a") is None and profiles.read("v:a") is None
+
+
+def test_the_cache_keeps_only_the_last_saved() -> None:
+    profiles = store(cache_size=2)
+    for name in ("a", "b", "c"):
+        profiles.save(f"v:{name}", new_profile(f"v:{name}"), None, None)
+    for name in ("a", "b", "c"):
+        profiles.load(f"v:{name}")
+    assert (profiles.hits, profiles.misses) == (2, 1)  # "a" was pushed out
