@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from bench.common import say
 from pipeline.settings import Settings
 from pipeline.topics import ensure_topics
-from pipeline.traffic import TrafficShape, generate
+from pipeline.traffic import TrafficShape, batched, generate
 
 
 def shape_for(events: int, seed: int = 2025) -> TrafficShape:
@@ -103,3 +103,27 @@ async def prefill(settings: Settings, traffic: Traffic) -> dict[str, Any]:
     rate = len(traffic.events) / seconds
     say(f"  produced in {seconds:.1f}s ({rate:,.0f}/s, {traffic.total_bytes / 1e6:,.0f} MB)")
     return {"seconds": seconds, "rate": rate}
+
+
+async def prefill_batched(settings: Settings, traffic: Traffic, per_record: int = 20) -> dict[str, Any]:
+    """The same events on a topic of its own, as a storefront's collector sends them: up to
+    ``per_record`` events of one cookie (or customer) per record, a JSON array (``traffic.batched``)."""
+    await ensure_topics(settings.kafka_bootstrap, [settings.topic_events, settings.topic_dead_letter],
+                        partitions=settings.topic_partitions, replication=settings.topic_replication)
+    records = [(key.encode() if key else None, bytes(memoryview(orjson.dumps(batch))))
+               for key, batch in batched((orjson.loads(e) for e in traffic.events), max_per_record=per_record)]
+    say(f"producing {len(traffic.events):,} events in {len(records):,} batched records "
+        f"({len(traffic.events) / len(records):.1f} events per record) to {settings.topic_events}")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
+                                max_batch_size=512 * 1024, max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        for start in range(0, len(records), 20_000):
+            await asyncio.gather(*[await producer.send(settings.topic_events, value, key=key)
+                                   for key, value in records[start:start + 20_000]])
+    finally:
+        await producer.stop()
+    seconds = time.perf_counter() - started
+    return {"records": len(records), "events": len(traffic.events), "seconds": seconds,
+            "events_per_record": len(traffic.events) / len(records)}

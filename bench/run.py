@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -154,6 +156,7 @@ class Bench:
                 self.results["rss_after_latency"] = rss_bytes(worker.pid) if worker.alive() else {}
                 worker.stop()
                 worker = None
+            await self.batched_step(traffic)
             self.results["worker_profile"] = await self.step("worker profile", lambda: worker_profile.run(
                 self.env.settings("prof"), min(c.worker_profile_events, len(traffic.events))))
             await self.evaluation_steps(traffic)
@@ -175,7 +178,30 @@ class Bench:
         c.out.parent.mkdir(parents=True, exist_ok=True)
         c.out.write_text(render(self.report), encoding="utf-8")
         say(f"wrote {c.out} (total {fmt_seconds(self.report.total_seconds)})")
+        from bench import summary
+
+        figures = c.out.with_suffix(".json")
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                check=False).stdout.strip()
+        figures.write_text(json.dumps(summary.headline(c, self.results, commit), indent=2) + "\n", encoding="utf-8")
+        say(f"wrote {figures}")
         return 1 if self.failures else 0
+
+    async def batched_step(self, traffic: data.Traffic) -> None:
+        """The same events again, batched as a storefront's collector sends them, to a worker of its own."""
+        c = self.config
+        settings = self.env.settings("batched", topic_events=f"{self.env.run_id}.events-batched")
+        filled = await self.step("prefill batched", lambda: data.prefill_batched(settings, traffic))
+        if filled is None:
+            return
+        self.results["batched_fill"] = filled
+        got = await self.step("throughput batched", lambda: throughput.run(
+            settings, filled["records"], self.env.data_dir / "worker-batched.log", c.pipeline_timeout,
+            events=filled["events"]))
+        if got is not None:
+            result, worker = got
+            worker.stop()
+            self.results["throughput_batched"] = result
 
     async def evaluation_steps(self, traffic: data.Traffic) -> None:
         from pathlib import Path as _Path

@@ -69,6 +69,16 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
                         ratio >= 0.30 if plain else None))
     else:
         rows.append(Row("2. pipeline throughput", "failed", "≥ 30% of baseline", None))
+    thr_b, fill_b = r.get("throughput_batched"), r.get("batched_fill")
+    if thr_b and fill_b:
+        ratio_b = thr_b.rate / plain.rate if plain else float("nan")
+        rows.append(Row(f"2. pipeline throughput, batched records ({fill_b['events_per_record']:.1f} events per record)",
+                        f"{fmt_rate(thr_b.rate)} = {ratio_b:.1%} of the orjson baseline"
+                        + (f", {thr_b.rate / thr.rate:.1f}× one event per record" if thr else "")
+                        + (f"; worker CPU {thr_b.cpu_seconds / thr_b.events * 1e6:,.0f} µs per event"
+                           if thr_b.events else "")
+                        + ("" if thr_b.completed else " (NOT finished)"),
+                        "≥ 30% of baseline", ratio_b >= 0.30 if plain else None))
     # --- 3 ------------------------------------------------------------------------------
     if lat:
         rows.append(Row(f"3. latency event → Redis at {fmt_rate(lat.rate_sent)} (half max)",
@@ -361,3 +371,44 @@ def _what_dominates(thr: Any, base: Any, seed_run: Any, _: Any) -> str:
         "the rest were folded by ingest where they arrived. "
         "Inside the pure work (\"Profile of the hot path\"), rule evaluation with `next_change_day` and the "
         "profile codec (decode, encode, zlib) are the largest parts.")
+
+
+def headline(config: Any, results: dict[str, Any], commit: str) -> dict[str, Any]:
+    """docs/benchmarks.json: the headline figures as one flat object (None: not measured in this run)."""
+    r = results
+    base, thr, thr_b, fill_b = r.get("baseline"), r.get("throughput"), r.get("throughput_batched"), r.get("batched_fill")
+    lat, seed_run, bf, exp, look = r.get("latency"), r.get("stage seed"), r.get("backfill_result"), r.get("export"), \
+        r.get("lookups")
+    plain, _, agent = base if base else (None, None, None)
+    by_count = {s.groups: s for s in (r.get("scaling") or [])}
+    bare = plain.rate if plain else None
+
+    def ratio(value: float | None) -> float | None:
+        return round(value / bare, 4) if value is not None and bare else None
+
+    single = thr.rate if thr else None
+    batched = thr_b.rate if thr_b else None
+    return {
+        "quick": bool(config.quick),
+        "events": config.events,
+        "bare_consumer_events_per_s": round(bare) if bare else None,
+        "faust_parse_only_single_events_per_s": round(agent.rate) if agent else None,
+        "pipeline_single_events_per_s": round(single) if single else None,
+        "pipeline_batched_events_per_s": round(batched) if batched else None,
+        "batched_events_per_record": round(fill_b["events_per_record"], 2) if fill_b else None,
+        "pipeline_single_ratio": ratio(single),
+        "pipeline_batched_ratio": ratio(batched),
+        "pipeline_single_cpu_us_per_event": round(thr.cpu_seconds / thr.events * 1e6, 1) if thr and thr.events else None,
+        "pipeline_batched_cpu_us_per_event": (round(thr_b.cpu_seconds / thr_b.events * 1e6, 1)
+                                              if thr_b and thr_b.events else None),
+        "pure_work_us_per_event": round(seed_run.per_event * 1e6, 1) if seed_run else None,
+        "latency_p99_ms_single": round(lat.p99 * 1e3, 1) if lat else None,
+        "latency_p99_ms_batched": None,
+        "two_workers_speedup": None,
+        "rule_scaling_1000_vs_10": (round(by_count[1000].per_event / by_count[10].per_event, 2)
+                                    if 10 in by_count and 1000 in by_count else None),
+        "backfill_1m_seconds": round(_per_million(bf.seconds, bf.profiles), 1) if bf else None,
+        "export_1m_seconds": round(_per_million(exp.seconds, exp.rows), 1) if exp else None,
+        "lookup_p99_ms": round(look.p99 * 1e3, 3) if look else None,
+        "git_commit": commit,
+    }

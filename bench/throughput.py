@@ -123,9 +123,13 @@ async def _end_offsets_sum(probe: LagProbe, topic: str) -> int:
 
 
 async def run(settings: Settings, expected: int, log_path: Path,
-              timeout: float) -> tuple[ThroughputResult, WorkerProcess]:
-    """Returns the worker still running: the latency step goes on with it (the caller stops it)."""
-    say(f"step 2/7 pipeline throughput: one worker process ({settings.app_id}) over the {expected:,} events")
+              timeout: float, events: int | None = None) -> tuple[ThroughputResult, WorkerProcess]:
+    """Returns the worker still running: the latency step goes on with it (the caller stops it).
+
+    ``expected`` is the number of records on the events topic; ``events`` how many events
+    they hold when that differs (batched records).
+    """
+    say(f"step 2/7 pipeline throughput: one worker process ({settings.app_id}) over the {expected:,} records")
     sent = await apply_rules(settings)
     say(f"  applied {sent} group definition(s) from {settings.rules_dir}/")
     worker = WorkerProcess(settings, log_path)
@@ -145,7 +149,8 @@ async def run(settings: Settings, expected: int, log_path: Path,
     finally:
         await probe.stop()
     seconds = end - started
-    done = expected if completed else progress.committed[settings.topic_events]
+    per_record = (events or expected) / expected if expected else 1.0
+    done = (events or expected) if completed else int(progress.committed[settings.topic_events] * per_record)
     result = ThroughputResult(done, seconds, completed, started - launched, cpu, progress, dead,
                               rss_bytes(worker.pid), worker.thread_cpu_seconds(), settings.app_id)
     if not completed:
