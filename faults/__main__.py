@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from faults.cases import CASES, Context, reference
 from faults.run import Run, RunFailed
 from faults.state import Snapshot, diff
-from faults.traffic import traffic
+from faults.traffic import batch_records, traffic
 from pipeline.profile import ProfilePolicy
 from pipeline.rules import load
 from pipeline.settings import Settings
@@ -59,6 +59,8 @@ async def main(args: argparse.Namespace) -> int:
         for attempt in range(1, args.runs + 1):
             seed = args.seed + attempt - 1
             records = traffic(args.events, seed=seed)
+            if args.batched:
+                records = batch_records(records, args.batched)
             ctx = Context(base, records, definitions, redis, root / f"run{attempt}", seed, args.produce_seconds)
             reference_run = Run.create(base, "reference", ctx.root)
             await reference_run.prepare(definitions)
@@ -108,7 +110,8 @@ def _table(rows: list[tuple[str, int, str, str, float]], args: argparse.Namespac
            expected_summary: dict[str, int]) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=REPO).stdout.strip()
-    lines = [f"`python -m faults --events {args.events} --runs {args.runs}` at {commit}, "
+    batched = f" --batched {args.batched}" if args.batched else ""
+    lines = [f"`python -m faults --events {args.events} --runs {args.runs}{batched}` at {commit}, "
              f"{time.strftime('%Y-%m-%d')}; reference state: "
              + ", ".join(f"{v:,} {k}" for k, v in expected_summary.items()), "",
              "| case | seed | Redis vs reference | details | seconds |", "| --- | --- | --- | --- | --- |"]
@@ -133,6 +136,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--produce-seconds", type=float, default=40.0,
                         help="how long the paced storefront takes to send the events in a fault case")
+    parser.add_argument("--batched", type=int, default=0, metavar="N",
+                        help="send the events as batched records of up to N events per cookie (default: one each)")
     parser.add_argument("--report", action="store_true", help="write the table into docs/reliability.md")
     parser.add_argument("--keep", action="store_true", help="keep every run's topics and keys")
     return parser.parse_args(argv)

@@ -85,3 +85,27 @@ def _key(event: dict[str, Any], rng: random.Random) -> bytes | None:
         return None
     subject = event.get("visitor_id") or event.get("customer_id")
     return str(subject).encode()
+
+
+def batch_records(records: list[Record], per_record: int = 20, open_keys: int = 200) -> list[Record]:
+    """The same events as batched records (JSON arrays), as a storefront's collector sends them:
+    per cookie, in order, up to ``per_record`` each; a key waiting while ``open_keys`` others
+    are is sent early (the collector's flush timer). Unkeyed records stay single events."""
+    out: list[Record] = []
+    waiting: dict[bytes, list[bytes]] = {}
+
+    def flush(key: bytes) -> None:
+        out.append((key, b"[" + b",".join(waiting.pop(key)) + b"]"))
+
+    for key, value in records:
+        if key is None:
+            out.append((key, value))
+            continue
+        waiting.setdefault(key, []).append(value)
+        if len(waiting[key]) >= per_record:
+            flush(key)
+        elif len(waiting) > open_keys:
+            flush(next(iter(waiting)))
+    for key in list(waiting):
+        flush(key)
+    return out
