@@ -60,7 +60,7 @@ async def main(args: argparse.Namespace) -> int:
             seed = args.seed + attempt - 1
             records = traffic(args.events, seed=seed)
             if args.batched:
-                records = batch_records(records, args.batched)
+                records = batch_records(records, args.batched, open_keys=3000)  # ~6 events per record
             ctx = Context(base, records, definitions, redis, root / f"run{attempt}", seed, args.produce_seconds)
             reference_run = Run.create(base, "reference", ctx.root)
             await reference_run.prepare(definitions)
