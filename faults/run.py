@@ -127,8 +127,12 @@ class Run:
             while len(found) < expected and time.monotonic() < deadline:
                 for batch in (await consumer.getmany(timeout_ms=500)).values():
                     found += [orjson.loads(r.value) for r in batch]
-            for batch in (await consumer.getmany(timeout_ms=1000)).values():  # and nothing more
-                found += [orjson.loads(r.value) for r in batch]
+            while time.monotonic() < deadline:  # then to the end: a batched record may have several
+                more = [orjson.loads(r.value) for batch in (await consumer.getmany(timeout_ms=1000)).values()
+                        for r in batch]
+                if not more:
+                    break
+                found += more
         finally:
             await consumer.stop()
         return found
