@@ -32,12 +32,25 @@ def by_partition(entries: Sequence[tuple[str, bytes]], partition_of: Callable[[s
     return groups
 
 
-def record_for(entries: list[tuple[str, bytes]]) -> tuple[bytes, bytes]:
-    """(key, value) of the one record that carries ``entries`` to their partition."""
-    if len(entries) == 1:
-        key, value = entries[0]
-        return key.encode(), value
-    return b"__bundle__", encode_bundle(entries)
+#: The most bytes of messages one bundle carries: what one forwarded event may be, so a bundle
+#: always fits the re-keying topics (``pipeline.topics.internal_topic_max_bytes``).
+BUNDLE_BYTES = 1_048_576
+
+
+def records_for(entries: list[tuple[str, bytes]], limit: int = BUNDLE_BYTES) -> list[tuple[bytes, bytes]]:
+    """(key, value) of the records that carry ``entries`` to their partition, in order: one
+    bundle while they fit in ``limit`` bytes, more when not; a lone message is a plain record."""
+    chunks: list[list[tuple[str, bytes]]] = [[]]
+    size = 0
+    for key, value in entries:
+        need = len(key.encode()) + len(value) + 8
+        if chunks[-1] and size + need > limit:
+            chunks.append([])
+            size = 0
+        chunks[-1].append((key, value))
+        size += need
+    return [(chunk[0][0].encode(), chunk[0][1]) if len(chunk) == 1 else (b"__bundle__", encode_bundle(chunk))
+            for chunk in chunks if chunk]
 
 
 class Sinks(Protocol):
@@ -69,10 +82,12 @@ class FaustSinks:
     batch, and Faust would otherwise hold the message until the batch is acknowledged."""
 
     def __init__(self, by_subject: Any, by_visitor: Any, dead_letters: Any,
-                 partitioner: SubjectPartitioner, flush: Callable[[], Awaitable[None]]) -> None:
+                 partitioner: SubjectPartitioner, flush: Callable[[], Awaitable[None]],
+                 bundle_bytes: int = BUNDLE_BYTES) -> None:
         self.by_subject, self.by_visitor, self.dead_letters = by_subject, by_visitor, dead_letters
         self.partitioner = partitioner
         self._flush = flush
+        self.bundle_bytes = bundle_bytes
 
     async def to_subject(self, subject: str, value: bytes) -> Awaitable[Any]:
         return await self.by_subject.send(key=subject.encode(), value=value, force=True,
@@ -85,15 +100,15 @@ class FaustSinks:
     async def to_subjects(self, entries: Sequence[tuple[str, bytes]]) -> list[Awaitable[Any]]:
         sent = []
         for partition, group in by_partition(entries, self.partitioner.of_subject).items():
-            key, value = record_for(group)
-            sent.append(await self.by_subject.send(key=key, value=value, force=True, partition=partition))
+            for key, value in records_for(group, self.bundle_bytes):
+                sent.append(await self.by_subject.send(key=key, value=value, force=True, partition=partition))
         return sent
 
     async def to_visitors(self, entries: Sequence[tuple[str, bytes]]) -> list[Awaitable[Any]]:
         sent = []
         for partition, group in by_partition(entries, lambda v: self.partitioner.of_key(v.encode())).items():
-            key, value = record_for(group)
-            sent.append(await self.by_visitor.send(key=key, value=value, force=True, partition=partition))
+            for key, value in records_for(group, self.bundle_bytes):
+                sent.append(await self.by_visitor.send(key=key, value=value, force=True, partition=partition))
         return sent
 
     async def dead_letter(self, key: bytes | None, value: bytes) -> Awaitable[Any]:
@@ -119,6 +134,7 @@ class MemorySinks:
     """
 
     partition_of: Callable[[str], int] = field(default=lambda subject: 0)
+    bundle_bytes: int = BUNDLE_BYTES
     sent: list[Sent] = field(default_factory=list)
     flushes: int = 0
     failing: BaseException | None = None
@@ -138,17 +154,14 @@ class MemorySinks:
         return await self._send("partition", partition, value)
 
     async def to_subjects(self, entries: Sequence[tuple[str, bytes]]) -> list[Awaitable[Any]]:
-        return [await self._send("subject", *self._record(group))
-                for group in by_partition(entries, self.partition_of).values()]
+        return [await self._send("subject", key.decode(), value)
+                for group in by_partition(entries, self.partition_of).values()
+                for key, value in records_for(group, self.bundle_bytes)]
 
     async def to_visitors(self, entries: Sequence[tuple[str, bytes]]) -> list[Awaitable[Any]]:
-        return [await self._send("visitor", *self._record(group))
-                for group in by_partition(entries, lambda v: self.partition_of(f"v:{v}")).values()]
-
-    @staticmethod
-    def _record(group: list[tuple[str, bytes]]) -> tuple[str, bytes]:
-        key, value = record_for(group)
-        return key.decode(), value
+        return [await self._send("visitor", key.decode(), value)
+                for group in by_partition(entries, lambda v: self.partition_of(f"v:{v}")).values()
+                for key, value in records_for(group, self.bundle_bytes)]
 
     async def dead_letter(self, key: bytes | None, value: bytes) -> Awaitable[Any]:
         return await self._send("dead-letter", key, value)

@@ -145,7 +145,8 @@ class Worker:
             writer=MembershipWriter(self.redis, self.keys), profiles=self.profiles,
             identity=FaustTable(self.identity_table), applied=FaustTable(applied), schedule=self.schedule,
             partitioner=partitioner,
-            sinks=FaustSinks(self.by_subject, self.by_visitor, self.dead_letter, partitioner, self._flush),
+            sinks=FaustSinks(self.by_subject, self.by_visitor, self.dead_letter, partitioner, self._flush,
+                             bundle_bytes=settings.max_event_bytes),
             placement=self, ready=self.watcher.ready)
         effects = Effects(self.context)
         self.maintenance = Maintenance(self.context, effects)
