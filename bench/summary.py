@@ -148,6 +148,14 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
                "Faust agent (step 1) reads the topic's first 200,000 events (its rate does not depend on "
                "the topic's length, and the whole topic would take it minutes).")
     notes.append(n_note)
+    notes.append("What the throughput work has changed so far (issue 14), each measured here: Faust's "
+                 "`_drain_messages` is replaced (`faust_compat.drain_in_order`: no `wait_first` and its four "
+                 "futures per record); the worker runs on uvloop (`CG_UVLOOP`); a record may carry a batch of "
+                 "events (row 2, batched); what a batch sends on to other partitions goes as one record per "
+                 "partition (a bundle); profiles stay decoded between batches (`ProfileStore`'s cache, "
+                 "`CG_PROFILE_CACHE_SIZE`); documents under 1 KB skip zlib. The hot-path profile below shows "
+                 "where the pure work still goes: encoding each changed profile for the table (`_to_doc`, "
+                 "about a quarter), folding and evaluating.")
     notes.append("The machine is shared: other engineers' test suites, Kafka brokers and workers ran during "
                  "this run (load averages per step are in \"Steps\" below). Figures move by tens of percent "
                  "between runs; the ratios within one run are the robust part.")
