@@ -62,7 +62,6 @@ class Ingest:
         async with ctx.lock:
             work = ProfileBatch(ctx, self.effects, "ingest", ctx.now())
             links: dict[str, tuple[str, Any]] = {}  # cookie -> (customer, event), this batch
-            forward: list[tuple[str, bytes]] = []  # (subject, raw event) for other partitions
             rekey: list[tuple[str, bytes]] = []  # (cookie, raw event) for the identity stage
             for event, parsed, raw in await self._valid_events(events):
                 visitor = parsed.visitor_id
@@ -71,7 +70,7 @@ class Ingest:
                     if self._is_home(event, parsed.customer_id):  # type: ignore[arg-type]  # validated: set
                         await work.handle(subject, parsed, event)
                     else:
-                        forward.append((subject, raw))
+                        work.forward_event(subject, raw)
                     continue
                 if not self._is_home(event, visitor):
                     rekey.append((visitor, raw))
@@ -83,12 +82,11 @@ class Ingest:
                 if routing.subject == f"v:{visitor}":
                     await work.handle(routing.subject, parsed, event)
                 elif parsed.customer_id or not in_cookie_profile(ctx, visitor, parsed, event):
-                    forward.append((routing.subject, raw))
+                    work.forward_event(routing.subject, raw)
                 if routing.link:
                     links[visitor] = (routing.link, event)
-            await work.commit()
-            sent = await ctx.sinks.to_subjects([(subject, envelope.encode_event(raw)) for subject, raw in forward])
-            sent += await ctx.sinks.to_visitors([(visitor, envelope.encode_event(raw)) for visitor, raw in rekey])
+            await work.commit()  # merges and forwarded events go out together: one record per partition
+            sent = await ctx.sinks.to_visitors([(visitor, envelope.encode_event(raw)) for visitor, raw in rekey])
             await delivered(sent)  # a link records the hand-over as done: only once it is in Kafka
             for visitor, (customer, event) in links.items():
                 ctx.identity.set(visitor, customer, event)
