@@ -67,7 +67,6 @@ UPSTREAM_FLUSH = ProducerBuffer.flush  # kept for the reproduction in tests/inte
 UPSTREAM_PUT = ProducerBuffer.put
 UPSTREAM_ADD_GAP = Consumer._add_gap
 UPSTREAM_GETMANY = Consumer.getmany
-UPSTREAM_DRAIN = Consumer._drain_messages
 #: How long an unacknowledged offset may block commits before it is read again.
 HOLE_SECONDS = 10.0
 #: Called with (topic, partition, first, last) for every gap the consumer saw (metrics, health).
@@ -241,7 +240,7 @@ async def drain_in_order(self: Consumer, fetcher: Any) -> None:
     callback and still moves the read offset past the message, and it does so
     for the rest of the fetch too, so records are skipped and later re-read out
     of order. It also costs four futures per record (about 45% of Faust's CPU per
-    record, docs/benchmarks.md). Here a suspended flow stops the fetch *before*
+    record in an experiment, docs/reliability.md). Here a suspended flow stops the fetch *before*
     a message is handed on; a message handed on across a rebalance (the
     callback waited for the flow to resume) carries the old generation, which
     the stream skips, so the read offset stays before it and the fetch ends.
