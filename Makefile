@@ -1,9 +1,10 @@
 # Developer and CI entry points. The two to remember:
-#   make test   venv + local Kafka and Redis + the whole test suite (unit and integration)
-#   make demo   venv + local Kafka and Redis + the demo
+#   make test   venv + local Kafka, Redis and Redis Cluster + the whole test suite (unit, integration, browser)
+#   make demo   venv + local Kafka and Redis (and the cluster) + the demo (`make demo-serve` keeps it running with the page)
 # Servers: deploy/local/servers.sh (state in var/, git-ignored); `make stop` ends them.
-# CG_KAFKA_PORT / CG_REDIS_PORT move the servers; the app's CG_KAFKA_BOOTSTRAP /
-# CG_REDIS_URL then follow (unless set explicitly).
+# CG_KAFKA_PORT / CG_REDIS_PORT / CG_REDIS_CLUSTER_PORT move the servers; the app's
+# CG_KAFKA_BOOTSTRAP / CG_REDIS_URL then follow (unless set explicitly), and so does the
+# cluster URL the integration tests use (tests/integration/conftest.py).
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -21,7 +22,7 @@ ifneq ($(CG_REDIS_PORT),)
 export CG_REDIS_URL ?= redis://127.0.0.1:$(CG_REDIS_PORT)/0
 endif
 
-.PHONY: venv servers stop status test demo bench faults clean distclean
+.PHONY: venv servers browser stop status test demo demo-serve bench faults clean distclean
 
 venv: $(STAMP)
 
@@ -35,6 +36,10 @@ $(STAMP): pyproject.toml constraints.txt
 servers: venv
 	$(SERVERS) start
 
+# Debian's chromium and chromium-driver, for the Customer Groups page's browser tests.
+browser:
+	$(SERVERS) browser
+
 stop:
 	$(SERVERS) stop
 
@@ -42,12 +47,16 @@ status:
 	$(SERVERS) status
 
 # pytest exit code 5 means "no tests ran": a failure here, never a pass.
-test: venv servers
+test: venv servers browser
 	@rc=0; $(VENV)/bin/pytest tests/unit tests/integration || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
 demo: venv servers
 	$(VENV)/bin/customer-groups demo
+
+# The demo, then the worker stays up with the Customer Groups page (it prints the URL and token); Ctrl-C stops it.
+demo-serve: venv servers
+	$(VENV)/bin/customer-groups demo --serve
 
 # The benchmark against the real local Kafka and Redis (bench/); writes docs/benchmarks.md.
 # Under 20 minutes on 2 cores. `make bench BENCH_ARGS=--quick` is a smoke run of a few minutes.
@@ -65,7 +74,7 @@ faults: venv servers
 # Stops the servers and removes their state and test caches; keeps the downloads
 # (var/m2, var/kafka/lib) and .venv. `make distclean` removes those too.
 clean: stop
-	rm -rf var/kafka/data var/kafka/logs var/kafka/server.properties var/redis var/worker
+	rm -rf var/kafka/data var/kafka/logs var/kafka/server.properties var/redis var/redis-cluster var/worker
 	rm -rf .pytest_cache .hypothesis build dist *.egg-info
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 

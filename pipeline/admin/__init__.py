@@ -14,6 +14,10 @@ rather than a separate ASGI app:
 * **Nothing new to run or pin.** The worker already serves ``/metrics`` and
   ``/healthz`` on ``CG_WEB_HOST:CG_WEB_PORT``; aiohttp is already a dependency.
 
+The page itself (``/admin/``, :mod:`pipeline.admin.page`) is a few fixed
+files, HTML and JavaScript modules with no data in them, served beside the API
+it calls with the admin's token.
+
 Handlers run on the worker's event loop, so they stay short: scans over the
 table (dry run) yield every few thousand profiles, and everything that changes
 data is a message (a definition, or an event) that the pipeline applies.

@@ -9,7 +9,10 @@ few listed here on purpose:
 * ``GET /api/openapi.json``: what a client reads before it has a token;
 * ``GET /healthz``: what a load balancer or Kubernetes probe asks;
 * ``GET /metrics``: what Prometheus scrapes (counts, no customer data), unless
-  ``CG_METRICS_PUBLIC=false`` puts it behind the token too.
+  ``CG_METRICS_PUBLIC=false`` puts it behind the token too;
+* ``GET /admin/`` and its script and style files (:data:`PAGE_ROUTES`): the
+  Customer Groups page's shell, with no data in it; every figure it shows
+  comes from the token-protected ``/api/`` calls it makes (:mod:`pipeline.admin.page`).
 
 A route added later, by us or by a Faust upgrade, is therefore protected
 without anyone having to remember it.
@@ -29,12 +32,19 @@ log = logging.getLogger(__name__)
 Route = tuple[str, str]
 METRICS_ROUTE: Route = ("GET", "/metrics")
 
+#: The page's fixed files (pipeline.admin.page serves exactly these): HTML, ES modules, CSS.
+PAGE_ROUTES: frozenset[Route] = frozenset(("GET", path) for path in (
+    "/admin", "/admin/", "/admin/style.css", "/admin/api.js", "/admin/app.js", "/admin/dom.js",
+    "/admin/groups.js", "/admin/editor.js", "/admin/rows.js", "/admin/subject.js",
+))
+
 #: (method, route template) anyone may call; HEAD counts as GET.
 PUBLIC_ROUTES: frozenset[Route] = frozenset({
     ("GET", "/api/public-groups"),
     ("GET", "/api/openapi.json"),
     ("GET", "/healthz"),
     METRICS_ROUTE,
+    *PAGE_ROUTES,
 })
 
 

@@ -71,8 +71,12 @@ def _operations() -> dict[tuple[str, str], dict[str, Any]]:
                           "409": _error("A group with this ID exists."), **invalid}},
         ("post", "/api/groups/dry-run"): {
             "operationId": "dryRunGroup", "summary": "Count a draft dynamic group over live profiles",
-            "description": "Evaluates the draft's rules over the profiles this worker stores (`id`, `name` "
-                           "and `type` may be left out). Nothing is published.",
+            "description": "Evaluates the draft's rules over the profiles every worker stores (`id`, `name` "
+                           "and `type` may be left out): the worker asked counts its partitions and asks "
+                           "the others for theirs. Nothing is published.",
+            "parameters": [_query("scope", "`all` (default): every worker; `local`: this worker's "
+                                  "partitions only (what workers ask each other).",
+                                  {"type": "string", "enum": ["all", "local"]})],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("GroupDefinition")}}},
             "responses": {"200": _json(_ref("DryRun"), "Who the draft would take in."), **invalid,
                           "503": _error("The worker is starting or rebalancing.")}},
@@ -137,6 +141,30 @@ def _operations() -> dict[tuple[str, str], dict[str, Any]]:
             "parameters": [CUSTOMER_ID],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ErasureRequest")}}},
             "responses": {"202": ACCEPTED, "422": _error("Invalid body or customer ID.")}},
+        ("post", "/api/rules/check"): {
+            "operationId": "checkRules", "summary": "Check a draft definition with the rules compiler",
+            "description": "The same compiler as `customer-groups rules check`, beside the live groups; "
+                           "nothing is counted or published (`id`, `name` and `type` may be left out). The "
+                           "page's editor calls it as the admin types.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("GroupDefinition")}}},
+            "responses": {"200": _json({"type": "object", "properties": {
+                "ok": {"type": "boolean"}, "definition": _ref("GroupDefinition"),
+                "time_dependent": {"type": "boolean"}}}, "It compiles."), **invalid}},
+        ("get", "/api/rules/vocabulary"): {
+            "operationId": "ruleVocabulary", "summary": "The rule editor's fields, operators and aliases",
+            "responses": {"200": _json(_ref("Vocabulary"), "What the compiler accepts.")}},
+        ("get", "/api/groups/{group_id}/records"): {
+            "operationId": "memberRecords", "summary": "A page of customers with details and opt-in records",
+            "description": "The nightly export's rows: details, and for public groups when, how and by whom "
+                           "the customer opted in (`opted_in_at`, `opt_in_source`, `recorded_by`), for private "
+                           "groups `added_at`, `added_source`, `added_by`.",
+            "parameters": [GROUP_ID,
+                           _query("cursor", "SSCAN cursor: 0 to start, then `next_cursor`.",
+                                  {"type": "integer", "minimum": 0, "default": 0}),
+                           _query("count", "SSCAN count hint.", {"type": "integer", "minimum": 1,
+                                                                  "maximum": 1000, "default": 50})],
+            "responses": {"200": _json(_ref("MemberRecords"), "One page."),
+                          "400": _error("Bad cursor or count."), **unknown}},
         ("get", "/api/openapi.json"): {
             "operationId": "openapi", "summary": "This description (no token)", "security": [],
             "responses": {"200": {"description": "OpenAPI 3.1.",
@@ -168,10 +196,29 @@ def _schemas() -> dict[str, Any]:
             "next_cursor": {"type": "integer", "description": "0 when the scan is complete."}}}]},
         "DryRun": {"type": "object", "properties": {
             "customers": {"type": "integer"}, "anonymous_guests": {"type": "integer"},
-            "profiles_scanned": {"type": "integer"}}},
+            "profiles_scanned": {"type": "integer"},
+            "partitions_answered": {"type": "integer", "description": "Profile partitions counted."},
+            "partitions_total": {"type": "integer"},
+            "complete": {"type": "boolean", "description": "Every partition answered: the count is the whole."},
+            "partitions": {"type": "array", "items": {"type": "integer"},
+                           "description": "With scope=local: this worker's partitions."},
+            "workers": {"type": "array", "items": {"type": "object", "properties": {
+                "url": {"type": "string"}, "partitions": {"type": "array", "items": {"type": "integer"}},
+                "answered": {"type": "boolean"}, "error": {"type": "string"}}}}}},
         "Accepted": {"type": "object", "properties": {
             "accepted": {"type": "boolean"}, "event_id": {"type": "string"},
             "event": {"type": "object", "description": "The event produced."}}},
+        "Vocabulary": {"type": "object", "properties": {
+            "fields": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "kind": {"type": "string"}, "help": {"type": "string"},
+                "operators": {"type": "array", "items": {"type": "string"}}}}},
+            "aliases": {"type": "object", "description": "fields/operators/actions: squashed alias -> name"}}},
+        "MemberRecords": {"type": "object", "properties": {
+            "group_id": {"type": "string"}, "type": {"type": "string"},
+            "columns": {"type": "array", "items": {"type": "string"}},
+            "records": {"type": "array", "items": {"type": "object", "additionalProperties": {
+                "type": ["string", "null"]}}},
+            "next_cursor": {"type": "integer", "description": "0 when the scan is complete."}}},
         "ExplanationNode": {"type": "object", "properties": {
             "text": {"type": "string"}, "holds": {"type": "boolean"},
             "children": {"type": "array", "items": _ref("ExplanationNode")}}},

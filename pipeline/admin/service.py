@@ -16,8 +16,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
-
 from pipeline.admin import members_csv
 from pipeline.admin.commands import EventProducer, erasure_event, staff_membership_event
 from pipeline.admin.http import ApiError
@@ -39,6 +37,7 @@ from pipeline.profile.stored import unpack
 from pipeline.registry import GroupRegistry
 from pipeline.rules import CompiledGroup, evaluate, matches
 from pipeline.settings import Settings
+from pipeline.store.connection import AsyncRedis
 from pipeline.store.keys import KeySpace
 from schemas.groups import GroupDefinition
 
@@ -57,7 +56,7 @@ class WorkerView(Protocol):
     settings: Settings
     policy: ProfilePolicy
     keys: KeySpace
-    redis: Redis
+    redis: AsyncRedis
 
     @property
     def registry(self) -> GroupRegistry: ...
@@ -71,9 +70,18 @@ class WorkerView(Protocol):
         """Definitions read and no rebalance under way."""
         ...
 
+    def owned_partitions(self) -> list[int]:
+        """The profile partitions this worker owns."""
+        ...
+
+    def peers(self) -> dict[str, list[int]]:
+        """The other workers of the group: advertised URL -> the profile partitions each owns."""
+        ...
+
 log = logging.getLogger(__name__)
 APPLY_WAIT_SECONDS = 10.0
 SCAN_CHUNK = 2000
+PEER_TIMEOUT_SECONDS = 120.0
 CSV_CHUNK = 500
 
 
@@ -241,12 +249,59 @@ class AdminService:
             raise ApiError(503, "the worker is starting or rebalancing: its profiles are incomplete",
                            "retry in a few seconds", {"Retry-After": "5"})
 
-    async def dry_run(self, data: dict[str, Any]) -> dict[str, Any]:
-        """How many of the profiles this worker stores a draft dynamic group would take in."""
+    async def dry_run(self, data: dict[str, Any], scope: str = "all") -> dict[str, Any]:
+        """How many profiles a draft dynamic group would take in: this worker's and every other's.
+
+        ``scope="local"`` counts this worker's partitions only (what a worker asks
+        the others). The answer says which partitions answered, so a count taken
+        while a worker is unreachable or rebalancing is never mistaken for the whole.
+        """
+        if scope not in ("all", "local"):
+            raise ApiError(422, f"scope must be 'all' or 'local', not {scope!r}", "leave it out to count every worker")
         draft = parse_definition(data, draft=True)
         live = {gid: g.definition for gid, g in self.worker.registry.groups.items()}
         group = compile_draft(live, draft, self.worker.policy)
         self._require_ready()
+        own = self.worker.owned_partitions()
+        result = {**await self._count(group), "partitions": own}
+        if scope == "local":
+            return result
+        workers = [{"url": self.worker.settings.advertised_url, "partitions": own, "answered": True}]
+        peers = self.worker.peers()
+        answers = await asyncio.gather(*(self._ask_peer(url, data) for url in peers))
+        answered = set(own)
+        for (url, partitions), (answer, error) in zip(peers.items(), answers, strict=True):
+            if answer is None:
+                workers.append({"url": url, "partitions": partitions, "answered": False, "error": error})
+                continue
+            for key in ("customers", "anonymous_guests", "profiles_scanned"):
+                result[key] += answer[key]
+            answered |= set(answer["partitions"])
+            workers.append({"url": url, "partitions": answer["partitions"], "answered": True})
+        total = self.worker.settings.topic_partitions
+        result.pop("partitions")
+        return {**result, "partitions_answered": len(answered), "partitions_total": total,
+                "complete": len(answered) == total, "workers": workers}
+
+    async def _ask_peer(self, url: str, data: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+        """Another worker's local count, or (None, why not)."""
+        import aiohttp
+
+        token = self.worker.settings.admin_token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PEER_TIMEOUT_SECONDS)) as http, \
+                    http.post(f"{url}/api/groups/dry-run", params={"scope": "local"}, json=data,
+                              headers=headers) as response:
+                body = await response.json(content_type=None)
+                if response.status != 200:
+                    return None, f"HTTP {response.status}: {body.get('error') if isinstance(body, dict) else body}"
+                return body, None
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+
+    async def _count(self, group: CompiledGroup) -> dict[str, Any]:
+        """The draft over the profiles this worker stores."""
         today = self.worker.policy.day_of(self.worker.now())
         profiles = self.worker.profiles
         subjects = profiles.stored_subjects()  # a snapshot: the profile stage keeps writing meanwhile

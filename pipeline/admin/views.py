@@ -45,8 +45,9 @@ class GroupsView(AdminView):
 
 class DryRunView(AdminView):
     async def post(self, request: Request) -> Any:
-        """Count who a draft dynamic group would take in, over this worker's live profiles."""
-        return json_response(await self.service.dry_run(await read_json_object(request)))  # type: ignore[arg-type]  # Faust's Request is aiohttp's underneath
+        """Count who a draft dynamic group would take in, over every worker's live profiles."""
+        body = await read_json_object(request)  # type: ignore[arg-type]  # Faust's Request is aiohttp's underneath
+        return json_response(await self.service.dry_run(body, request.query.get("scope", "all")))
 
 
 class GroupView(AdminView):
