@@ -16,7 +16,10 @@ pipeline), so a storefront service can use it directly::
     groups.groups(customer_id="C00042")                       # frozenset({"1", "12"})
     groups.may_show(["12", "22"], visitor_id="ck-5d2e")       # True / False
 
-:class:`AsyncGroupsClient` is the same over ``redis.asyncio.Redis``.
+:class:`AsyncGroupsClient` is the same over ``redis.asyncio.Redis``. Both work as
+well over redis-py's ``RedisCluster`` (``from_url`` picks it for a
+``redis+cluster://`` URL, as ``CG_REDIS_URL`` does): a subject's key is one slot,
+so a lookup is still one command to one node.
 """
 
 from __future__ import annotations
@@ -24,9 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
-
+from pipeline.store.connection import AsyncRedis, SyncRedis, connect, connect_sync
 from pipeline.store.keys import KeySpace
 
 GroupIds = Iterable[str | int] | str | int | None
@@ -72,15 +73,17 @@ class _Lookup:
 
 
 class GroupsClient(_Lookup):
-    """Group lookups over a synchronous ``redis.Redis`` (decoded replies or not)."""
+    """Group lookups over a synchronous ``redis.Redis`` or ``redis.cluster.RedisCluster``
+    (decoded replies or not)."""
 
-    def __init__(self, redis: Redis, prefix: str = "cg") -> None:
+    def __init__(self, redis: SyncRedis, prefix: str = "cg") -> None:
         super().__init__(prefix)
         self.redis = redis
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "cg", **options: Any) -> GroupsClient:
-        return cls(Redis.from_url(url, **options), prefix)
+        """A client for ``url``: ``redis://`` one Redis, ``redis+cluster://`` a Redis Cluster."""
+        return cls(connect_sync(url, **options), prefix)
 
     def groups(self, customer_id: str | None = None, visitor_id: str | None = None) -> frozenset[str]:
         """The shopper's group IDs: one SMEMBERS, or none when neither ID is known."""
@@ -95,7 +98,7 @@ class GroupsClient(_Lookup):
 
 
 class AsyncGroupsClient(_Lookup):
-    """Group lookups over ``redis.asyncio.Redis``, for async storefronts."""
+    """Group lookups over ``redis.asyncio.Redis`` or ``RedisCluster``, for async storefronts."""
 
     def __init__(self, redis: AsyncRedis, prefix: str = "cg") -> None:
         super().__init__(prefix)
@@ -103,7 +106,8 @@ class AsyncGroupsClient(_Lookup):
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "cg", **options: Any) -> AsyncGroupsClient:
-        return cls(AsyncRedis.from_url(url, **options), prefix)
+        """A client for ``url``: ``redis://`` one Redis, ``redis+cluster://`` a Redis Cluster."""
+        return cls(connect(url, **options), prefix)
 
     async def groups(self, customer_id: str | None = None, visitor_id: str | None = None) -> frozenset[str]:
         """The shopper's group IDs: one SMEMBERS, or none when neither ID is known."""

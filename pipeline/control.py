@@ -25,7 +25,7 @@ async def estimate_members(settings: Settings, definitions: list[GroupDefinition
     dynamic = [d for d in definitions if d.type == "dynamic"]
     if not dynamic:
         return {}
-    url = f"http://{settings.web_host}:{settings.web_port}/api/groups/dry-run"
+    url = f"{settings.advertised_url}/api/groups/dry-run"
     headers = {"Authorization": f"Bearer {settings.admin_token}"} if settings.admin_token else {}
     estimates: dict[str, str] = {}
     try:
@@ -49,8 +49,8 @@ async def request_reconcile(settings: Settings, timeout: float = 600.0) -> list[
     import uuid
 
     import orjson
-    from redis.asyncio import Redis
 
+    from pipeline.store.connection import connect
     from pipeline.store.keys import KeySpace
     from pipeline.stream.envelope import Reconcile, encode
 
@@ -68,7 +68,7 @@ async def request_reconcile(settings: Settings, timeout: float = 600.0) -> list[
                                          key=b"__reconcile__", partition=partition)
     finally:
         await producer.stop()
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings.redis_url)
     report = KeySpace(settings.redis_prefix).reconcile_report(request_id)
     try:
         async with asyncio.timeout(timeout):

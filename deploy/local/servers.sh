@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Local Kafka (single KRaft broker+controller node) and Redis for development, the demo
-# and the integration tests. No Docker needed; all state lives under var/ (git-ignored).
+# Local Kafka (single KRaft broker+controller node), Redis and a Redis Cluster for
+# development, the demo and the integration tests. No Docker needed; all state lives under
+# var/ (git-ignored).
 #
-#   deploy/local/servers.sh start [kafka|redis]  start (idempotent), wait until each answers
-#   deploy/local/servers.sh stop  [kafka|redis]  stop exactly what start started (PID files)
-#   deploy/local/servers.sh status               what runs where; exit 0 only if both answer
+#   deploy/local/servers.sh start [kafka|redis|cluster]  start (idempotent), wait until each answers
+#   deploy/local/servers.sh stop  [kafka|redis|cluster]  stop exactly what start started (PID files)
+#   deploy/local/servers.sh status                       what runs where; exit 0 only if all answer
+#   deploy/local/servers.sh browser                      install Debian's chromium and chromium-driver for
+#                                                        the page's browser tests (make test), if missing
 #
 # Environment (all optional):
 #   CG_KAFKA_PORT       Kafka client port (default 19092); its controller uses port + 1
 #   CG_REDIS_PORT       Redis port (default 16379)
+#   CG_REDIS_CLUSTER_PORT  first port of the Redis Cluster's three masters (default 17001: 17001-17003;
+#                       each also listens on its cluster bus, port + 10000)
 #   CG_VAR_DIR          state directory (default <repo>/var)
 #   CG_KAFKA_HEAP       JVM heap options (default -Xmx512m -Xms128m)
 #   CG_SERVERS_TIMEOUT  seconds to wait for each server to answer (default 90)
@@ -20,11 +25,15 @@
 # var/kafka/lib (Maven's repository is var/m2, so nothing outside var/ is used), and
 # its storage is formatted once with a random cluster id kept in var/kafka/cluster.id.
 # Redis is Debian's redis-server (apt-get installs it if missing, as root), run
-# with persistence off. Java 17+ and mvn are apt-installed too if missing.
+# with persistence off. The cluster is three more redis-servers in cluster mode (no
+# replicas, no persistence) joined with `redis-cli --cluster create`; its URL for the
+# application is redis+cluster://127.0.0.1:<first port>. Java 17+ and mvn are
+# apt-installed too if missing.
 set -euo pipefail
 
 DEFAULT_KAFKA_PORT=19092
 DEFAULT_REDIS_PORT=16379
+DEFAULT_REDIS_CLUSTER_PORT=17001
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/deploy/local"
@@ -32,6 +41,8 @@ VAR="${CG_VAR_DIR:-$ROOT/var}"
 KAFKA_PORT="${CG_KAFKA_PORT:-$DEFAULT_KAFKA_PORT}"
 CONTROLLER_PORT="$((KAFKA_PORT + 1))"
 REDIS_PORT="${CG_REDIS_PORT:-$DEFAULT_REDIS_PORT}"
+CLUSTER_PORT="${CG_REDIS_CLUSTER_PORT:-$DEFAULT_REDIS_CLUSTER_PORT}"
+CLUSTER_PORTS=("$CLUSTER_PORT" "$((CLUSTER_PORT + 1))" "$((CLUSTER_PORT + 2))")
 KAFKA_HEAP="${CG_KAFKA_HEAP:--Xmx512m -Xms128m}"
 TIMEOUT="${CG_SERVERS_TIMEOUT:-90}"
 PY="${CG_PYTHON:-$ROOT/.venv/bin/python}"
@@ -41,6 +52,7 @@ KLIB="$KDIR/lib"
 KPID="$KDIR/kafka.pid"
 RDIR="$VAR/redis"
 RPID="$RDIR/redis.pid"
+CDIR="$VAR/redis-cluster"
 POM="$HERE/kafka/pom.xml"
 
 say() { printf '[servers] %s\n' "$*"; }
@@ -250,6 +262,110 @@ redis_start() {
     say "Redis ready on 127.0.0.1:$REDIS_PORT"
 }
 
+# --- the browser for the page's tests ------------------------------------------------------
+
+# Debian's Chromium and its ChromeDriver (/usr/bin/chromium, /usr/bin/chromedriver), the way
+# redis-server comes: a test tool's own browser download cannot work on a closed network.
+browser() {
+    if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+        say "browser: $(chromium --version 2>/dev/null | head -n 1), $(chromedriver --version | cut -d' ' -f1-2)"
+        return 0
+    fi
+    apt_install chromium chromium-driver
+    say "browser: $(chromium --version 2>/dev/null | head -n 1) installed"
+}
+
+# --- Redis Cluster -------------------------------------------------------------------
+# Three masters, one directory each (var/redis-cluster/node<1-3>/: nodes.conf, pid, log);
+# node N listens on CG_REDIS_CLUSTER_PORT + N - 1. Without persistence a restarted node has
+# lost its keys, so a cluster that is not whole is never patched up: start stops what is
+# left of it and creates it anew.
+
+NODES=(1 2 3)
+ndir() { echo "$CDIR/node$1"; }
+cpid() { echo "$CDIR/node$1/redis.pid"; }
+
+cli_at() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
+
+node_ping() { cli_at "$1" ping 2>/dev/null | grep -q PONG; }
+
+cluster_info_ok() {  # cluster_info_ok PORT: that node sees every slot served
+    cli_at "$1" cluster info 2>/dev/null | tr -d '\r' | grep -qx 'cluster_state:ok'
+}
+
+cluster_ok() {  # every master answers and sees a whole cluster of three
+    local port
+    for port in "${CLUSTER_PORTS[@]}"; do
+        cluster_info_ok "$port" || return 1
+        [[ "$(cli_at "$port" cluster info 2>/dev/null | tr -d '\r' | sed -n 's/^cluster_known_nodes://p')" == 3 ]] ||
+            return 1
+    done
+}
+
+cluster_running() {  # how many of the three nodes this checkout started are alive
+    local node n=0
+    for node in "${NODES[@]}"; do
+        pid_of "$(cpid "$node")" redis-server >/dev/null && n=$((n + 1))
+    done
+    echo "$n"
+}
+
+cluster_start() {
+    local node port running
+    mkdir -p "$CDIR"
+    running="$(cluster_running)"
+    if [[ "$running" -gt 0 ]]; then
+        running_on "$CDIR/cluster.port" "$CLUSTER_PORT" "the Redis Cluster" CG_REDIS_CLUSTER_PORT
+    fi
+    if [[ "$running" == 3 ]] && cluster_ok; then
+        say "Redis Cluster already running (127.0.0.1:${CLUSTER_PORTS[0]}-${CLUSTER_PORTS[2]})"
+        return 0
+    fi
+    if [[ "$running" -gt 0 ]]; then
+        say "Redis Cluster incomplete ($running of 3 nodes, or not formed): starting it anew"
+        cluster_stop
+    fi
+    ((CLUSTER_PORT + 2 + 10000 <= 65535)) || die "CG_REDIS_CLUSTER_PORT=$CLUSTER_PORT is too high: its bus ports (+10000) pass 65535"
+    for port in "${CLUSTER_PORTS[@]}"; do
+        port_open "$port" &&
+            die "port $port is taken by a process this script did not start; stop it or set CG_REDIS_CLUSTER_PORT"
+        port_open "$((port + 10000))" &&
+            die "cluster bus port $((port + 10000)) (node port + 10000) is taken; stop that process or set CG_REDIS_CLUSTER_PORT"
+    done
+    command -v redis-server >/dev/null && command -v redis-cli >/dev/null || apt_install redis-server
+    say "starting a Redis Cluster of three masters on 127.0.0.1:${CLUSTER_PORTS[0]}-${CLUSTER_PORTS[2]}"
+    for node in "${NODES[@]}"; do
+        port="${CLUSTER_PORTS[node - 1]}"
+        rm -rf "$(ndir "$node")" && mkdir -p "$(ndir "$node")"  # an old nodes.conf names a cluster that is gone
+        redis-server --bind 127.0.0.1 --port "$port" --protected-mode yes \
+            --cluster-enabled yes --cluster-config-file "$(ndir "$node")/nodes.conf" --cluster-node-timeout 5000 \
+            --daemonize yes --pidfile "$(cpid "$node")" --dir "$(ndir "$node")" --logfile "$(ndir "$node")/redis.log" \
+            --save '' --appendonly no </dev/null ||
+            die "redis-server on $port failed: $(tail -n 20 "$(ndir "$node")/redis.log" 2>/dev/null)"
+    done
+    echo "$CLUSTER_PORT" >"$CDIR/cluster.port"
+    for node in "${NODES[@]}"; do
+        port="${CLUSTER_PORTS[node - 1]}"
+        wait_until "$TIMEOUT" "cluster node $port" node_ping "$port" ||
+            die "cluster node 127.0.0.1:$port did not answer PING within ${TIMEOUT}s (see ${CDIR#"$ROOT"/}/node$node/redis.log)"
+    done
+    redis-cli --cluster create "${CLUSTER_PORTS[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes \
+        </dev/null >"$CDIR/create.log" 2>&1 ||
+        die "redis-cli --cluster create failed: $(tail -n 20 "$CDIR/create.log")"
+    if ! wait_until "$TIMEOUT" "Redis Cluster" cluster_ok; then
+        cli_at "${CLUSTER_PORTS[0]}" cluster info >&2 2>/dev/null || true
+        die "the Redis Cluster did not reach cluster_state:ok within ${TIMEOUT}s (logs in ${CDIR#"$ROOT"/}/)"
+    fi
+    say "Redis Cluster ready: redis+cluster://127.0.0.1:${CLUSTER_PORTS[0]} (masters ${CLUSTER_PORTS[*]})"
+}
+
+cluster_stop() {
+    local node
+    for node in "${NODES[@]}"; do
+        stop_one "Redis Cluster node $node" "$(cpid "$node")" redis-server 20
+    done
+}
+
 # --- stop / status ---------------------------------------------------------------------
 
 stop_one() {  # stop_one NAME PIDFILE PATTERN GRACE_SECONDS
@@ -279,21 +395,31 @@ status() {
         if redis_ping; then say "Redis: running, pid $pid, 127.0.0.1:$REDIS_PORT, answering"
         else say "Redis: running, pid $pid, 127.0.0.1:$REDIS_PORT, NOT answering"; rc=1; fi
     else say "Redis: stopped"; rc=1; fi
+    local running
+    running="$(cluster_running)"
+    if [[ "$running" == 3 ]] && cluster_ok; then
+        say "Redis Cluster: running, 3 masters, 127.0.0.1:${CLUSTER_PORTS[0]}-${CLUSTER_PORTS[2]}, cluster_state:ok"
+    elif [[ "$running" -gt 0 ]]; then
+        say "Redis Cluster: $running of 3 nodes running on 127.0.0.1:${CLUSTER_PORTS[0]}-${CLUSTER_PORTS[2]}, NOT ok"; rc=1
+    else say "Redis Cluster: stopped"; rc=1; fi
     return "$rc"
 }
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 
 cmd="${1:-}"; what="${2:-all}"
-case "$what" in all | kafka | redis) ;; *) usage ;; esac
+[[ "$cmd" == browser ]] && { browser; exit 0; }
+case "$what" in all | kafka | redis | cluster) ;; *) usage ;; esac
 case "$cmd" in
 start)
-    [[ "$what" == redis ]] || kafka_start
-    [[ "$what" == kafka ]] || redis_start
+    if [[ "$what" == all || "$what" == kafka ]]; then kafka_start; fi
+    if [[ "$what" == all || "$what" == redis ]]; then redis_start; fi
+    if [[ "$what" == all || "$what" == cluster ]]; then cluster_start; fi
     ;;
 stop)
-    [[ "$what" == redis ]] || stop_one Kafka "$KPID" kafka.Kafka 60
-    [[ "$what" == kafka ]] || stop_one Redis "$RPID" redis-server 20
+    if [[ "$what" == all || "$what" == kafka ]]; then stop_one Kafka "$KPID" kafka.Kafka 60; fi
+    if [[ "$what" == all || "$what" == redis ]]; then stop_one Redis "$RPID" redis-server 20; fi
+    if [[ "$what" == all || "$what" == cluster ]]; then cluster_stop; fi
     ;;
 status) status ;;
 *) usage ;;

@@ -10,6 +10,10 @@ the previous chunk's replies are parsed, so Redis works while Python parses:
 for a million HMGETs that is about twice as fast as redis-py's ``Pipeline``,
 whose per-command bookkeeping dominates at this size (measured in
 tests/integration/test_export.py).
+
+On a Redis Cluster each customer's details key lives in its own slot, so one
+connection cannot take them all: there a chunk is one cluster pipeline, which
+redis-py splits per node, writing to every node before reading any reply.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from redis import Redis
 from redis.connection import ConnectionInterface
 
 from pipeline.settings import Settings
+from pipeline.store.connection import SyncRedis, connect_sync
 from pipeline.store.keys import KeySpace
 
 SCAN_COUNT = 1000
@@ -30,10 +35,11 @@ CHUNK = 1000
 Values = list[str | None]
 
 
-def connect(settings: Settings) -> Redis:
-    """A client for the exporter: text replies (bad bytes replaced, never fatal) and timeouts."""
-    return Redis.from_url(settings.redis_url, decode_responses=True, encoding_errors="replace",
-                          socket_timeout=60, socket_connect_timeout=10)
+def connect(settings: Settings) -> SyncRedis:
+    """A client for the exporter (one Redis or a cluster, by ``CG_REDIS_URL``'s scheme):
+    text replies (bad bytes replaced, never fatal) and timeouts."""
+    return connect_sync(settings.redis_url, decode_responses=True, encoding_errors="replace",
+                        socket_timeout=60, socket_connect_timeout=10)
 
 
 def _bulk(arg: bytes) -> bytes:
@@ -46,7 +52,7 @@ class MemberSource:
     The client must decode replies (``decode_responses=True``, see :func:`connect`).
     """
 
-    def __init__(self, redis: Redis, keys: KeySpace, scan_count: int = SCAN_COUNT,
+    def __init__(self, redis: SyncRedis, keys: KeySpace, scan_count: int = SCAN_COUNT,
                  chunk: int = CHUNK) -> None:
         self.redis = redis
         self.keys = keys
@@ -76,6 +82,9 @@ class MemberSource:
     def details(self, customer_ids: Iterable[str],
                 fields: Sequence[str]) -> Iterator[tuple[list[str], list[Values]]]:
         """Chunks of ``(customer IDs, [[value of each field or None], ...])``, in the order given."""
+        if not isinstance(self.redis, Redis):
+            yield from self._details_by_pipeline(customer_ids, fields)
+            return
         head = b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(fields))
         tail = b"".join(_bulk(f.encode()) for f in fields)
         ids = iter(customer_ids)
@@ -93,6 +102,16 @@ class MemberSource:
             if not clean:
                 conn.disconnect()  # replies may still be pending: never reuse the connection
             pool.release(conn)
+
+    def _details_by_pipeline(self, customer_ids: Iterable[str],
+                             fields: Sequence[str]) -> Iterator[tuple[list[str], list[Values]]]:
+        """:meth:`details` on a cluster: a chunk's HMGETs in one pipeline, split per node by redis-py."""
+        ids = iter(customer_ids)
+        while chunk := list(islice(ids, self.chunk)):
+            pipe = self.redis.pipeline(transaction=False)
+            for cid in chunk:
+                pipe.hmget(self.keys.details(f"c:{cid}"), list(fields))
+            yield chunk, pipe.execute()
 
     def _send(self, conn: ConnectionInterface, chunk: list[str], head: bytes, tail: bytes) -> list[str]:
         if chunk:

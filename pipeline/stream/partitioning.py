@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from aiokafka.partitioner import DefaultPartitioner
 
+_MEMO_LIMIT = 200_000
+
 
 def bare_id(subject: str) -> str:
     """``v:abc`` → ``abc``; the ID the storefront keys its events with."""
@@ -23,11 +25,22 @@ class SubjectPartitioner:
     def __init__(self, partitions: int) -> None:
         self.partitions = partitions
         self._all = list(range(partitions))
-        self._default = DefaultPartitioner()  # called for every event and every hand-on
+        self._default = DefaultPartitioner()
+        self._known: dict[bytes, int] = {}
 
     def of_key(self, key: bytes) -> int:
-        """Kafka's default partitioner (murmur2, as the Java client and aiokafka)."""
-        return self._default(key, self._all, self._all)
+        """Kafka's default partitioner (murmur2, as the Java client and aiokafka).
+
+        Called for every event and every hand-on, and aiokafka's murmur2 is pure
+        Python (~5 µs): the answers are memoised in a bounded dict (emptied when full).
+        """
+        known = self._known.get(key)
+        if known is None:
+            known = self._default(key, self._all, self._all)
+            if len(self._known) >= _MEMO_LIMIT:
+                self._known.clear()
+            self._known[key] = known
+        return known
 
     def of_subject(self, subject: str) -> int:
         return self.of_key(bare_id(subject).encode())

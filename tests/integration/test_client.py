@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import redis as redis_sync
+import pytest
 from redis.asyncio import Redis
 
 from pipeline.client import AsyncGroupsClient, GroupsClient
 from pipeline.settings import Settings
+from pipeline.store.connection import connect_sync
 
 from .harness import Clock, ago, apply, eventually, prepare, produce, running_worker
 
@@ -29,12 +30,13 @@ def sony(clock: Clock, hours_ago: float, **who: str) -> dict[str, Any]:
     return ev("view", clock, hours_ago, product={"product_id": "KD-55X", "brand": "Sony"}, **who)
 
 
+@pytest.mark.redis_cluster
 async def test_clients_return_the_live_groups_of_customers_guests_and_logged_in_cookies(
         settings: Settings, redis: Redis) -> None:
     clock = Clock()
     await prepare(settings)
     await apply(settings, GROUPS)
-    sync_client = GroupsClient(redis_sync.Redis.from_url(settings.redis_url), prefix=settings.redis_prefix)
+    sync_client = GroupsClient(connect_sync(settings.redis_url), prefix=settings.redis_prefix)
     async_client = AsyncGroupsClient(redis, prefix=settings.redis_prefix)
     try:
         async with running_worker(settings, clock):

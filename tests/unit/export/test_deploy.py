@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import yaml
 
 from pipeline.cli import build_parser
-from pipeline.settings import ENV_PREFIX, Settings
+from tests.unit.deployment import ROOT, SETTING_NAMES, container_env, load_k8s, the
 
-ROOT = Path(__file__).resolve().parents[3]
-SETTINGS = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+SETTINGS = SETTING_NAMES
 
 
-def documents() -> dict[str, dict]:
-    docs = yaml.safe_load_all((ROOT / "deploy/k8s/exporter-cronjob.yaml").read_text())
-    return {d["kind"]: d for d in docs}
+def documents() -> dict[str, Any]:
+    """The exporter's objects, and the shared ConfigMap it reads (deploy/k8s/config.yaml)."""
+    docs = load_k8s()
+    cron = the(docs, "CronJob", "customer-groups-exporter")
+    return {"CronJob": cron, "PersistentVolumeClaim": the(docs, "PersistentVolumeClaim", "customer-groups-exports"),
+            "ConfigMap": the(docs, "ConfigMap", "customer-groups"), "all": docs}
 
 
 def test_cronjob_runs_the_export_nightly_one_at_a_time() -> None:
@@ -34,17 +36,18 @@ def test_cronjob_runs_the_export_nightly_one_at_a_time() -> None:
 
 def test_cronjob_settings_are_real_and_exports_land_on_the_volume() -> None:
     docs = documents()
-    config = docs["ConfigMap"]["data"]
     container = docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    names = set(config) | {e["name"] for e in container["env"]}
+    secrets = {("customer-groups", key): "x" for key in ("redis-url", "admin-token")}
+    env = container_env(container, docs["all"], secrets, {})
+    names = set(env)
     assert names <= SETTINGS, names - SETTINGS
     assert {"CG_KAFKA_BOOTSTRAP", "CG_REDIS_URL", "CG_EXPORT_DIR"} <= names
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert config["CG_EXPORT_DIR"] in mounts
+    assert env["CG_EXPORT_DIR"] in mounts
     pod = docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    volume = next(v for v in pod["volumes"] if v["name"] == mounts[config["CG_EXPORT_DIR"]])
+    volume = next(v for v in pod["volumes"] if v["name"] == mounts[env["CG_EXPORT_DIR"]])
     assert volume["persistentVolumeClaim"]["claimName"] == docs["PersistentVolumeClaim"]["metadata"]["name"]
-    assert docs["CronJob"]["spec"]["timeZone"] == config["CG_SHOP_TIMEZONE"]
+    assert docs["CronJob"]["spec"]["timeZone"] == env["CG_SHOP_TIMEZONE"]
 
 
 def test_compose_exporter_is_a_manual_job_writing_to_a_mounted_folder() -> None:
