@@ -4,12 +4,12 @@ Measured at the worker's own level, not through a Faust worker: one Faust
 worker would first have to fold events into a million profiles, which does
 not fit the time budget. So the benchmark builds a million stored values
 (``pack``) from profiles folded from the run's generated traffic, then does
-exactly what ``Stages._backfill`` does per partition: chunks of
-``BACKFILL_CHUNK`` subjects, each ``SubjectProcessor.backfill_stored`` (decode,
+the worker's own back-fill loop over them (:mod:`pipeline.stream.backfill`): chunks
+of ``BACKFILL_CHUNK`` subjects, each ``SubjectProcessor.backfill_stored`` (decode,
 evaluate the new group, the new stored value re-using the encoded profile) →
-``MembershipWriter.stage``, one pipelined (coalesced) flush per chunk to the
-real Redis, then the changed values stored. Only the Faust table access is missing
-(a dict here; the worker's memory store is a dict too).
+``MembershipWriter.stage``, one bulk write per chunk to the real Redis (in flight
+while the next chunk is evaluated), then the changed values stored. Only the Faust
+table access is missing (a dict here; the worker's memory store is a dict too).
 
 The million profiles are customers (so that step 6 can export a 1M-member
 group): each is a copy of a folded profile (customer or cookie visitor, in
@@ -20,11 +20,11 @@ would (not timed).
 
 from __future__ import annotations
 
+import gc
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-
-from redis.asyncio import Redis
 
 from bench.common import say
 from pipeline.processor import SubjectProcessor
@@ -32,11 +32,12 @@ from pipeline.profile import ProfilePolicy, Stamped
 from pipeline.profile.stored import pack, unpack
 from pipeline.registry import GroupRegistry
 from pipeline.settings import Settings
-from pipeline.store.connection import connect
+from pipeline.store import bulk
+from pipeline.store.connection import AsyncRedis, connect
 from pipeline.store.details import details_commands, details_of
 from pipeline.store.keys import KeySpace
-from pipeline.store.writer import MembershipWriter
-from pipeline.stream.maintenance import BACKFILL_CHUNK
+from pipeline.store.writer import Command, MembershipWriter
+from pipeline.stream.backfill import BACKFILL_CHUNK, Update, backfill
 from schemas.groups import GroupDefinition
 
 NEW_GROUP = GroupDefinition.model_validate({
@@ -55,25 +56,22 @@ class BackfillResult:
     build_seconds: float
     members: int
     guests: int
+    cpu_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
         return self.profiles / self.seconds
 
 
-async def _write(redis: Redis, commands: list[tuple], chunk: int = 5000) -> None:  # type: ignore[type-arg]
-    for start in range(0, len(commands), chunk):
-        pipe = redis.pipeline(transaction=False)
-        for command in commands[start:start + chunk]:
-            pipe.execute_command(*command)
-        await pipe.execute()
+async def _write(redis: AsyncRedis, commands: list[Command]) -> None:
+    await bulk.execute(redis, commands)
 
 
 async def build_population(templates: list[bytes], count: int, keys: KeySpace,
-                           redis: Redis) -> dict[str, bytes]:
+                           redis: AsyncRedis) -> dict[str, bytes]:
     """``count`` stored customer profiles copied from ``templates``; their details hashes go to Redis."""
     store: dict[str, bytes] = {}
-    commands: list[tuple] = []  # type: ignore[type-arg]
+    commands: list[Command] = []
     joined_at = datetime(2025, 9, 1, tzinfo=UTC)
     for i in range(count):
         profile, next_check = unpack(templates[i % len(templates)])
@@ -114,39 +112,47 @@ async def run(settings: Settings, templates: list[bytes], count: int,
         registry = GroupRegistry.from_definitions([*seed_definitions, NEW_GROUP], policy)
         changed, _ = registry.changed_since({d.id: registry.fingerprints[d.id] for d in seed_definitions})
         processor = SubjectProcessor(registry, policy)
-        writer = MembershipWriter(redis, keys)
         now = datetime.now(UTC)
         subjects = sorted(store)
-        joined = commands = 0
         flush_seconds = 0.0
-        say(f"  back-filling group {NEW_GROUP.id} {NEW_GROUP.name!r} in chunks of {BACKFILL_CHUNK:,}")
-        started = time.perf_counter()
-        reported = started
-        for start in range(0, len(subjects), BACKFILL_CHUNK):
-            updates = []
-            for subject in subjects[start:start + BACKFILL_CHUNK]:
-                changed_value = processor.backfill_stored(store[subject], changed, now)
-                if changed_value is not None:
-                    result, value = changed_value
-                    writer.stage(subject, result.change)
-                    joined += len(result.joined)
-                    updates.append((subject, value))
-            commands += writer.pending
+        reported = time.perf_counter()
+
+        async def flush(writer: MembershipWriter) -> None:
+            nonlocal flush_seconds
             t0 = time.perf_counter()
             await writer.flush()
             flush_seconds += time.perf_counter() - t0
-            for subject, value in updates:
+
+        def stored(updates: Sequence[Update]) -> None:
+            for subject, value, _ in updates:
                 store[subject] = value
+
+        def done(count: int) -> None:
+            nonlocal reported
             if time.perf_counter() - reported > 10:
                 reported = time.perf_counter()
-                say(f"  {start + BACKFILL_CHUNK:,}/{len(subjects):,} profiles")
+                say(f"  {count:,}/{len(subjects):,} profiles")
+
+        say(f"  back-filling group {NEW_GROUP.id} {NEW_GROUP.name!r} in chunks of {BACKFILL_CHUNK:,}")
+        thresholds = gc.get_threshold()
+        gc.collect()
+        gc.set_threshold(*settings.gc_thresholds)  # as the worker runs (CG_GC_THRESHOLDS)
+        try:
+            started, cpu = time.perf_counter(), time.process_time()
+            stats = await backfill(subjects, store.get, processor, changed, now,
+                                   new_writer=lambda: MembershipWriter(redis, keys), flush=flush, store=stored,
+                                   done=done)
+            cpu = time.process_time() - cpu
+        finally:
+            gc.set_threshold(*thresholds)
         seconds = time.perf_counter() - started
         customers, guests = keys.member_keys(NEW_GROUP.id)
         members, anonymous = await redis.scard(customers), await redis.scard(guests)
     finally:
         await redis.aclose()
-    result = BackfillResult(len(subjects), seconds, flush_seconds, joined, commands, build, members, anonymous)
-    say(f"  back-filled {len(subjects):,} profiles in {seconds:.1f}s = {result.rate:,.0f} profiles/s "
-        f"(Redis flushes {flush_seconds:.1f}s, {commands:,} commands); group {NEW_GROUP.id} now has "
+    result = BackfillResult(stats.profiles, seconds, flush_seconds, stats.joined, stats.commands, build, members,
+                            anonymous, cpu)
+    say(f"  back-filled {len(subjects):,} profiles in {seconds:.1f}s = {result.rate:,.0f} profiles/s, "
+        f"{cpu:.1f}s CPU (Redis writes in flight {flush_seconds:.1f}s, {stats.commands:,} commands); group {NEW_GROUP.id} now has "
         f"{members:,} members and {anonymous:,} guests")
     return result, store

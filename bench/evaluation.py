@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench.common import percentile, say
+from bench.common import percentile, profile_tables, say
 from pipeline.identity import route
 from pipeline.processor import Result, SubjectProcessor
 from pipeline.profile import ProfilePolicy
@@ -39,6 +39,8 @@ class EvalResult:
     new_subject_events: int = 0
     new_subject_seconds: float = 0.0
     groups_per_event: float = 0.0  # mean groups the index selects for an event on a known subject
+    cpu_seconds: float = 0.0  # process CPU time over the same loop: the machine may be shared
+    joined: int = 0  # group memberships the events created (each one decided and written)
     store: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
@@ -70,8 +72,10 @@ class StageModel:
         self.profiles = ProfileStore(self.table, lambda subject: 0)  # the worker's store, decoded cache and all
         self.identity: dict[str, str] = {}
         self.commands = 0
+        self.joined = 0
 
     def _apply(self, subject: str, before: object, result: Result) -> None:
+        self.joined += len(result.joined)
         self.commands += len(plan(self.keys, subject, result.change)) if result.change.visible else 0
         profile_after = result.profile if result.store else (None if result.delete else before)
         self.commands += len(details_commands(self.keys, subject, details_of(before),  # type: ignore[arg-type]
@@ -128,6 +132,7 @@ def run_stage(label: str, definitions: Iterable[GroupDefinition], events: list[E
     model = StageModel(registry, policy, now or datetime.now(UTC))
     new_events, new_seconds = 0, 0.0
     clock = time.perf_counter
+    cpu = time.process_time()
     started = clock()
     for event in events:
         t0 = clock()
@@ -135,15 +140,29 @@ def run_stage(label: str, definitions: Iterable[GroupDefinition], events: list[E
             new_events += 1
             new_seconds += clock() - t0
     seconds = clock() - started
+    cpu = time.process_time() - cpu
     sample = [e for e in events[: min(len(events), 20_000)]]
     selected = [len(registry.index.for_event(e)) for e in sample]
     result = EvalResult(label, len(registry.groups), len(events), seconds, new_events, new_seconds,
-                        sum(selected) / len(selected) if selected else 0.0, model.store)
+                        sum(selected) / len(selected) if selected else 0.0, cpu, model.joined, model.store)
     say(f"  {label}: {len(events):,} events in {seconds:.1f}s = {result.rate:,.0f} events/s "
         f"({result.per_event * 1e6:,.0f} µs/event; first event of a subject {result.new_subject_per_event * 1e6:,.0f} µs "
         f"x {new_events:,}, later events {result.known_subject_per_event * 1e6:,.0f} µs; index selects "
-        f"{result.groups_per_event:.1f} groups/event)")
+        f"{result.groups_per_event:.1f} groups/event; joins {model.joined / len(events):.1f}/event; "
+        f"CPU {cpu / len(events) * 1e6:,.0f} µs/event)")
     return result
+
+
+SCALING_COUNTS = (10, 100, 1000, 10_000)
+"""Groups per rule-scaling run: each set is a prefix of the next (bench/groups.py), the events the same."""
+
+
+def scaling_ratios(scaling: Iterable[EvalResult]) -> dict[str, float | None]:
+    """``rule_scaling_<N>_vs_10``: time per event with N groups over time per event with 10 (wall time)."""
+    by_count = {s.groups: s for s in scaling}
+    base = by_count.get(10)
+    return {f"rule_scaling_{n}_vs_10": (round(by_count[n].per_event / base.per_event, 2)
+                                        if base and n in by_count else None) for n in (1000, 10_000)}
 
 
 def group_stats(definitions: list[GroupDefinition], policy: ProfilePolicy) -> dict[str, float]:
@@ -154,7 +173,9 @@ def group_stats(definitions: list[GroupDefinition], policy: ProfilePolicy) -> di
         for key in group.reads - {"time"}:
             per_key[key] = per_key.get(key, 0) + 1
     behaviour = [n for k, n in per_key.items() if k.count(":") >= 2]
+    network = registry.network
     return {"groups": len(registry.groups), "time_dependent": len(registry.index.time_dependent),
+            "leaf_uses": sum(len(gp.leaves) for gp in network.plans.values()), "nodes": len(network.nodes),
             "every_event": per_key.get("activity", 0), "orders": per_key.get("orders", 0),
             "behaviour_keys": len(behaviour), "max_per_key": max(behaviour, default=0),
             "mean_per_key": sum(behaviour) / len(behaviour) if behaviour else 0.0,
@@ -177,7 +198,6 @@ def profile_stage(definitions: list[GroupDefinition], events: list[Event], polic
     a third of the time on the harness's own lines, which cProfile (deterministic) puts at 3%.
     """
     import cProfile
-    import pstats
 
     registry = GroupRegistry.from_definitions(definitions, policy)
     model = StageModel(registry, policy, datetime.now(UTC))
@@ -188,18 +208,6 @@ def profile_stage(definitions: list[GroupDefinition], events: list[Event], polic
         model.handle(event)
     profiler.disable()
     seconds = time.perf_counter() - started
-    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    total = sum(v[2] for v in stats.values()) or 1.0
-
-    def where(key: tuple[str, int, str]) -> str:
-        path, line, name = key
-        short = path.split("/work/main/")[-1].split("site-packages/")[-1]
-        return f"{name}  {short}:{line}" if line else name
-
-    rows = [(where(k), v[1], v[2], v[3]) for k, v in stats.items()]
-    own = sorted(rows, key=lambda r: r[2], reverse=True)[:top]
-    cumulative = sorted(rows, key=lambda r: r[3], reverse=True)[:top]
-    fmt = lambda r, t: f"{t / total:6.1%}  {r[1]:>9,}  {r[0]}"  # noqa: E731
-    return ("  own   calls      function\n" + "\n".join(fmt(r, r[2]) for r in own),
-            "  cum   calls      function\n" + "\n".join(fmt(r, r[3]) for r in cumulative), seconds)
+    own, cumulative = profile_tables(profiler, top)
+    return own, cumulative, seconds
 

@@ -5,7 +5,12 @@ interest with windows and thresholds, product watchers, order aggregates
 (orders, total and average spend, last order), sign-up cohorts, e-mail
 domains, and mixes of them with and/or and nested blocks. Deterministic for a
 seed, and a prefix of a longer list is the shorter list, so the 10-group set is
-inside the 100-group set, which is inside the 1,000-group set.
+inside the 100-group set, inside the 1,000 and the 10,000.
+
+Like a real shop's, groups reuse the same conditions: the same brands,
+categories, windows and thresholds, and rows naming several brands or
+categories take one of a few lists the team uses again and again (a brand
+family, a department), not a fresh random mix each time.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from schemas.groups import GroupDefinition
 ACTIONS = ["viewed", "viewed", "viewed", "searched", "basket", "wishlist", "ordered", "any"]
 WINDOWS = [None, None, "7 days", "30 days", "90 days", "6 months", "12 months"]
 FIRST_ID = 1000
+_LISTS = random.Random(3)
+BRAND_LISTS = [sorted(_LISTS.sample(BRANDS, 3)) for _ in range(12)]
+CATEGORY_LISTS = [sorted(_LISTS.sample(CATEGORIES, 3)) for _ in range(8)]
 
 
 def _window(rng: random.Random, row: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +47,7 @@ def _behaviour(rng: random.Random, catalogue: int) -> dict[str, Any]:
     else:  # a product page watcher: popular products more often
         field, value = "product", f"P{min(int(rng.paretovariate(0.8)) - 1, catalogue - 1):05d}"
     if field != "product" and rng.random() < 0.15:
-        value = rng.sample(BRANDS if field == "brand" else CATEGORIES, 3)
+        value = rng.choice(BRAND_LISTS if field == "brand" else CATEGORY_LISTS)
     return _window(rng, {"field": field, "operator": rng.choice(ACTIONS), "value": value})
 
 

@@ -21,7 +21,7 @@ from pipeline.messages import Forget, Handover, MergeIn, Outgoing
 from pipeline.profile import Profile, ProfilePolicy, add_visitor, decode, encode, fold, merge, new_profile
 from pipeline.profile.stored import body_of, pack, unpack
 from pipeline.registry import GroupRegistry
-from pipeline.rules import CompiledGroup, evaluation_scope, matches, next_change_day
+from pipeline.rules import CompiledGroup, delta, evaluation_scope, matches, next_change_day
 from pipeline.rules.index import EVERYTHING, event_keys
 from schemas.events import Event
 
@@ -70,20 +70,16 @@ class SubjectProcessor:
     def __init__(self, registry: GroupRegistry, policy: ProfilePolicy) -> None:
         self.registry = registry
         self.policy = policy
+        self._now: datetime | None = None
+        self._now_day = 0
+        self._reads_of: dict[tuple[str, ...], frozenset[str] | None] = {}
 
     # --- evaluation ------------------------------------------------------
 
     def _evaluate(
         self, profile: Profile, groups: Iterable[CompiledGroup], today: int, stored_next: int | None,
-        additive: frozenset[str] | None = None,
     ) -> tuple[set[str], int | None]:
-        """New membership after re-evaluating ``groups``; other memberships stand.
-
-        ``additive`` is the keys of an event that only added to the profile
-        (nothing pruned or evicted, see :meth:`_may_drop`): members of groups it cannot end keep their
-        membership without an evaluation (:mod:`pipeline.rules.monotone`), and
-        the stored re-check day, never later than their own, stays valid.
-        """
+        """New membership after re-evaluating ``groups`` (through the shared network); other memberships stand."""
         groups = list(groups)
         if stored_next is not None and stored_next <= today:
             # A re-check is due and its message has not come yet (the timer runs every
@@ -91,26 +87,69 @@ class SubjectProcessor:
             # the stored one and untouched groups would keep an expired membership.
             chosen = {g.id for g in groups}
             groups += [g for g in self.registry.time_dependent if g.id not in chosen]
-        known = self.registry.groups
-        current = {g for g in profile.groups if g in known}
+        current = self._current(profile)
         next_day = stored_next if stored_next is not None and stored_next > today else None
+        if not groups:
+            return current, next_day
+        network = self.registry.network
+        plans = network.plans
         with evaluation_scope(profile):
+            ev = network.evaluation(profile, today)
             for group in groups:
-                if additive is not None and group.id in current and not (group.can_leave_on & additive):
-                    continue
-                holds = matches(group, profile, today)
+                gp = plans.get(group.id)
+                if gp is not None and gp.group is group:
+                    holds, day = ev.group(gp)
+                else:  # a group from outside the registry: the reference evaluator
+                    holds = matches(group, profile, today)
+                    day = next_change_day(group, profile, today, holds)
                 if holds:
                     current.add(group.id)
                 else:
                     current.discard(group.id)
-                day = next_change_day(group, profile, today, holds)
                 if day is not None and (next_day is None or day < next_day):
                     next_day = day
         return current, next_day
 
+    def _current(self, profile: Profile) -> set[str]:
+        known = self.registry.groups
+        return set(profile.groups) if profile.groups <= known.keys() else {g for g in profile.groups if g in known}
+
+    def _on_additive(self, profile: Profile, current: set[str], stored_next: int | None, event: Event,
+                     keys: frozenset[str], day: int, today: int, *, stored: bool = True,
+                     ) -> tuple[set[str], int | None] | None:
+        """Fold an event that only adds, and re-decide only the groups it moved (:mod:`pipeline.rules.delta`).
+
+        ``current`` and ``stored_next`` are today's membership and re-check day
+        before the event: the stored ones, or an empty profile's (``stored=False``:
+        there a missing last-seen day becomes a value, which no one-way rule of
+        :mod:`pipeline.rules.monotone` covers). None: a duplicate.
+        """
+        network = self.registry.network
+        before = self.registry.changes.snapshot(profile, keys, event, day, today)
+        if not fold(profile, event, self.policy, day):
+            return None
+        next_day = stored_next
+        with evaluation_scope(profile):
+            ev = network.evaluation(profile, today)
+            flipped, retimed = delta.moved(before, ev)
+            if not flipped and not retimed:
+                return current, next_day
+            plans = network.plans
+            for gid in delta.redecide(network, flipped, retimed, current, keys if stored else None):
+                holds, found = ev.group(plans[gid])
+                if holds:
+                    current.add(gid)
+                else:
+                    current.discard(gid)
+                if found is not None and (next_day is None or found < next_day):
+                    next_day = found
+        return current, next_day
+
     def _result(self, profile: Profile, new: set[str], next_day: int | None, **extra: object) -> Result:
-        old = set(profile.groups)
+        old = profile.groups
         profile.groups = new
+        if new == old and not extra:  # the common case: nothing for Redis to show
+            return Result(profile=profile, store=True, next_check=next_day)
         return Result(profile=profile, store=True, next_check=next_day,
                       joined=frozenset(new - old), left=frozenset(old - new),
                       mirrors=_mirrors(profile), **extra)  # type: ignore[arg-type]  # extra holds Result fields only
@@ -122,47 +161,66 @@ class SubjectProcessor:
         if event.type == "erasure":
             return self.on_erase(profile)
         event = self.registry.with_public_group_ids(event)  # a signup may name its groups
-        today = self.policy.day_of(now)
+        today = self._today(now)
+        day = self.policy.day_of(event.occurred_at)
         keys = event_keys(event)
-        groups = self.registry.index.affected(keys)
-        additive = None
-        if profile is None:
-            # A new subject also belongs to what an empty profile matches (orders = 0,
-            # registered = yes for a customer...), which its first event does not touch.
-            extra = self.registry.empty_profile_members(subject[0], today)
-            groups = list({g.id: g for g in (*groups, *extra)}.values())
-            profile = new_profile(subject)
-        elif self._may_drop(profile, event):
-            # Old buckets leave the retention window, or a value is evicted at the key
-            # cap: rows the event does not name can end, so the index cannot narrow it.
-            groups = list(self.registry.groups.values())
-        elif EVERYTHING not in keys and (next_check is None or next_check > today):
-            additive = keys  # stored groups are today's, and the event only adds
-        if not fold(profile, event, self.policy):
+        if EVERYTHING not in keys:
+            if profile is None:
+                # A new subject is an empty profile plus this event: it belongs to what an empty
+                # profile matches (orders = 0, registered = yes for a customer...) but for the
+                # groups the event moves.
+                members, empty_next = self.registry.empty_profile_state(subject[0], today)
+                profile = new_profile(subject)
+                decided = self._on_additive(profile, set(members), empty_next, event, keys, day, today,
+                                            stored=False)
+            elif not self._may_drop(profile, day) and (next_check is None or next_check > today):
+                # Stored groups are today's, and the event only adds.
+                decided = self._on_additive(profile, self._current(profile), next_check, event, keys, day, today)
+            else:
+                decided = self._on_full(profile, next_check, event, keys, day, today)
+        else:
+            profile = profile or new_profile(subject)
+            decided = self._on_full(profile, next_check, event, keys, day, today)
+        if decided is None:
             return Result(profile=None)  # a duplicate or no-op: nothing to store or write
-        new, next_day = self._evaluate(profile, groups, today, next_check, additive)
-        return self._result(profile, new, next_day)
+        return self._result(profile, *decided)
 
-    def _may_drop(self, profile: Profile, event: Event) -> bool:
-        """Whether folding ``event`` can remove behaviour (see ``fold``): prune or evict.
+    def _on_full(self, profile: Profile, next_check: int | None, event: Event, keys: frozenset[str],
+                 day: int, today: int) -> tuple[set[str], int | None] | None:
+        """Fold, then re-decide every group the event's keys reach, or all of them.
+
+        All of them when old buckets may leave the retention window or a value be
+        evicted at the key cap (rows the event does not name can end), and for
+        events that touch everything (identify, erasure).
+        """
+        groups = list(self.registry.groups.values()) if self._may_drop(profile, day) else self.registry.index.affected(keys)
+        if not fold(profile, event, self.policy, day):
+            return None
+        return self._evaluate(profile, groups, today, next_check)
+
+    def _may_drop(self, profile: Profile, day: int) -> bool:
+        """Whether folding an event of local ``day`` can remove behaviour (see ``fold``): prune or evict.
 
         Every counted bucket's day is in ``seen``, so its oldest day tells whether
         a newer event moves anything out of the retention window.
         """
         policy = self.policy
         newest = profile.newest_day
-        if newest is not None and profile.seen:
-            day = policy.day_of(event.occurred_at)
-            if day > newest and min(profile.seen) < day - policy.retention_days:
-                return True
-        cap = policy.max_keys_per_kind
-        return any(len(values) >= cap for values in profile.behaviour.values())
+        if newest is not None and profile.seen and day > newest and min(profile.seen) < day - policy.retention_days:
+            return True
+        return max(map(len, profile.behaviour.values()), default=0) >= policy.max_keys_per_kind
+
+    def _today(self, now: datetime) -> int:
+        """``policy.day_of(now)``, remembered for the last ``now`` (one per batch)."""
+        if now is not self._now:
+            self._now, self._now_day = now, self.policy.day_of(now)
+        return self._now_day
 
     def on_recheck(self, profile: Profile | None, next_check: int | None, now: datetime) -> Result:
         """A time window passed: re-evaluate every time-dependent group exactly."""
         if profile is None:
             return Result(profile=None)
-        today = self.policy.day_of(now)
+        today = self._today(now)
         new, next_day = self._evaluate(profile, self.registry.time_dependent, today, None)
         if new == set(profile.groups) and next_day == next_check:
             return Result(profile=None)
@@ -175,17 +233,25 @@ class SubjectProcessor:
         Back-fill changes membership only, so the profile body is stored again as it was,
         and only what the groups read is decoded (all of it when one counts behaviour).
         """
-        reads = None if any(g.reads_behaviour for g in groups) else frozenset().union(*(g.reads for g in groups))
-        profile, next_check = unpack(stored, reads=reads)
+        profile, next_check = unpack(stored, reads=self._reads(groups))
         result = self.on_backfill(profile, next_check, groups, now)
         if not result.store:
             return None
         return result, pack(profile, result.next_check, body_of(stored))
 
+    def _reads(self, groups: list[CompiledGroup]) -> frozenset[str] | None:
+        """What a back-fill of ``groups`` must decode: None (everything) when one counts behaviour.
+        The same few groups for a million profiles: worked out once per list of groups."""
+        key = tuple(g.id for g in groups)
+        if key not in self._reads_of:
+            self._reads_of[key] = (None if any(g.reads_behaviour for g in groups)
+                                   else frozenset().union(*(g.reads for g in groups)))
+        return self._reads_of[key]
+
     def on_backfill(self, profile: Profile, next_check: int | None, groups: list[CompiledGroup],
                     now: datetime) -> Result:
         """New or changed groups evaluated over a stored profile (and removed ones dropped)."""
-        today = self.policy.day_of(now)
+        today = self._today(now)
         new, next_day = self._evaluate(profile, groups, today, next_check)
         if new == set(profile.groups) and next_day == next_check:
             return Result(profile=None)
@@ -213,7 +279,7 @@ class SubjectProcessor:
         # The cookie mirrors this customer from now on, even when it brought no profile:
         # a group the customer joins before the cookie's own next event must reach its mirror.
         add_visitor(profile, split_visitor(message.visitor), self.policy)
-        today = self.policy.day_of(now)
+        today = self._today(now)
         # A customer whose first message is a merge is new: it belongs to whatever an empty
         # profile matches (registered = yes...) whichever message arrives first.
         groups = self.registry.groups.values() if merged or new_subject else ()

@@ -15,6 +15,8 @@ import orjson
 
 from pipeline.profile import ProfilePolicy
 from pipeline.rules import CompiledGroup, RuleError, RuleIndex, build
+from pipeline.rules.delta import Changes
+from pipeline.rules.network import RuleNetwork, decide_all
 from schemas.events import Event
 from schemas.groups import GroupDefinition
 
@@ -31,26 +33,33 @@ class GroupRegistry:
     fingerprints: dict[str, str] = field(default_factory=dict)
     errors: tuple[RuleError, ...] = ()
     index: RuleIndex = field(init=False, repr=False, compare=False)
-    _empty_members: dict[tuple[str, int], list[CompiledGroup]] = field(
+    network: RuleNetwork = field(init=False, repr=False, compare=False)
+    changes: Changes = field(init=False, repr=False, compare=False)
+    _empty_state: dict[tuple[str, int], tuple[frozenset[str], int | None]] = field(
         init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index", RuleIndex(self.groups.values()))
+        object.__setattr__(self, "network", RuleNetwork(self.groups.values()))
+        object.__setattr__(self, "changes", Changes(self.network))
 
-    def empty_profile_members(self, kind: str, today: int) -> list[CompiledGroup]:
-        """Groups a brand-new profile of this kind ("c" or "v") belongs to before any event.
+    def empty_profile_state(self, kind: str, today: int) -> tuple[frozenset[str], int | None]:
+        """The groups of a brand-new profile of this kind, and the day that can next change.
 
-        A new subject's first event changes only what it touches; every other
-        group sees the same values as on an empty profile. So a new subject needs
-        the event's groups plus these, not every group (1,000 groups stay cheap).
+        A new subject is the empty profile plus its first event: only the groups
+        that event moves need deciding (:mod:`pipeline.rules.delta`), the rest
+        keep what an empty profile gets (orders = 0, registered = yes for a
+        customer...), decided once per kind and day.
         """
-        cache = self._empty_members
+        cache = self._empty_state
         if (kind, today) not in cache:
             from pipeline.profile import new_profile
 
-            empty = new_profile(f"{kind}:empty")
-            cache.clear()
-            cache[(kind, today)] = [g for g in self.groups.values() if g.condition.holds(empty, today)]
+            decided = decide_all(self.network, self.groups.values(), new_profile(f"{kind}:empty"), today)
+            days = [day for _, day in decided.values() if day is not None]
+            if any(day != today for _, day in cache):
+                cache.clear()  # another day's (both kinds are kept for the day)
+            cache[(kind, today)] = frozenset(g for g, (holds, _) in decided.items() if holds), min(days, default=None)
         return cache[(kind, today)]
 
     @classmethod

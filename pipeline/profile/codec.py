@@ -151,13 +151,15 @@ def _to_doc(p: Profile, with_groups: bool) -> dict[str, Any]:
             for key, o in sorted(p.orders.ledger.items())
         ]
     if p.behaviour:
-        doc["b"] = {
-            _KIND_CODE[kind]: {
-                value: _flat_days(days, base)
-                for value, days in values.items()
-            }
-            for kind, values in p.behaviour.items()
-        }
+        behaviour = doc["b"] = {}
+        for kind, values in p.behaviour.items():  # the hot loop of encode: most values have one day
+            flat = behaviour[_KIND_CODE[kind]] = {}
+            for value, days in values.items():
+                if len(days) == 1:
+                    for day, n in days.items():
+                        flat[value] = [base - day, n]
+                else:
+                    flat[value] = _flat_days(days, base)
     if p.seen:
         doc["h"] = [x for day, hashes in sorted(p.seen.items(), reverse=True) for x in (base - day, _pack(hashes))]
     if with_groups and p.groups:

@@ -91,24 +91,38 @@ def merge_hash(merge_id: str) -> int:
 # --- behaviour --------------------------------------------------------------
 
 
+_ROWS: dict[tuple[str, str, str | None, str | None], list[tuple[Kind, str]]] = {}
+_MEMO_LIMIT = 100_000
+
+
+def _one_product_rows(action: str, product: Product) -> list[tuple[Kind, str]]:
+    """Memoised (read only): a catalogue's products recur on most events."""
+    memo = (action, product.product_id, product.brand, product.category)
+    rows = _ROWS.get(memo)
+    if rows is None:
+        found: dict[tuple[Kind, str], None] = {}
+        for dimension, raw in (("brand", product.brand), ("category", product.category),
+                               ("product", product.product_id)):
+            value = normalise(raw) if raw else ""
+            if value:
+                found[((action, dimension), value)] = None  # type: ignore[index]  # the literals make a Kind; mypy widens them
+        if len(_ROWS) >= _MEMO_LIMIT:
+            _ROWS.clear()
+        rows = _ROWS[memo] = list(found)
+    return rows
+
+
 def _product_rows(action: str, products: Iterable[Product]) -> list[tuple[Kind, str]]:
     rows: dict[tuple[Kind, str], None] = {}
     for product in products:
-        for dimension, raw in (
-            ("brand", product.brand),
-            ("category", product.category),
-            ("product", product.product_id),
-        ):
-            value = normalise(raw) if raw else ""
-            if value:
-                rows[((action, dimension), value)] = None  # type: ignore[index]  # the literals make a Kind; mypy widens them
+        rows.update(dict.fromkeys(_one_product_rows(action, product)))
     return list(rows)
 
 
 def behaviour_rows(event: Event) -> list[tuple[Kind, str]] | None:
-    """The (kind, value) rows an event counts, or None when it counts nothing."""
+    """The (kind, value) rows an event counts, or None when it counts nothing (read only: may be shared)."""
     if isinstance(event, ViewEvent):
-        return _product_rows("viewed", [event.product])
+        return _one_product_rows("viewed", event.product)
     if isinstance(event, SearchEvent):
         rows: list[tuple[Kind, str]] = []
         for dimension, raw in (("query", event.query), ("brand", event.brand), ("category", event.category)):
@@ -119,7 +133,7 @@ def behaviour_rows(event: Event) -> list[tuple[Kind, str]] | None:
     if isinstance(event, (BasketEvent, WishlistEvent)):
         if event.action != "add":
             return None
-        return _product_rows(event.type, [event.product])
+        return _one_product_rows(event.type, event.product)
     if isinstance(event, OrderEvent):
         return _product_rows("ordered", (line.product for line in event.lines))
     return None
@@ -310,7 +324,7 @@ def counted(profile: Profile, event: Event, policy: ProfilePolicy) -> bool:
     return id_hash(event.event_id) in profile.seen.get(policy.day_of(_utc(event.occurred_at)), ())
 
 
-def fold(profile: Profile, event: Event, policy: ProfilePolicy) -> bool:
+def fold(profile: Profile, event: Event, policy: ProfilePolicy, day: int | None = None) -> bool:
     """Fold one event into ``profile`` in place; True if the profile changed.
 
     False for a duplicate of a counted event, and for an event that changes
@@ -320,7 +334,8 @@ def fold(profile: Profile, event: Event, policy: ProfilePolicy) -> bool:
     if isinstance(event, ErasureEvent):
         return True
     at = _utc(event.occurred_at)
-    day = policy.day_of(at)
+    if day is None:  # a caller that knows the event's local day passes it (the processor does)
+        day = policy.day_of(at)
     rows = behaviour_rows(event)
     key = id_hash(event.event_id)
     if rows is not None and key in profile.seen.get(day, ()):

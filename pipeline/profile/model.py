@@ -40,15 +40,29 @@ CUSTOMER_PREFIX = "c:"
 VISITOR_PREFIX = "v:"
 
 
+_NORMALISED: dict[str, str] = {}
+_NORMALISED_LIMIT = 100_000
+
+
 def normalise(text: str) -> str:
     """The form in which behaviour values are stored and rule values compared.
 
     NFKC (so full-width and ligature forms match), case-folded, trimmed, with
     runs of whitespace collapsed to one space: ``"  SONY\u3000Bravia "`` and
     ``"sony bravia"`` are the same value.
+
+    Memoised (a bounded dict, emptied when full): brands, categories and
+    product IDs repeat on almost every event, and each event normalises
+    several of them twice (for its index keys and for its fold).
     """
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(unicodedata.normalize("NFKC", folded).split())
+    value = _NORMALISED.get(text)
+    if value is None:
+        folded = unicodedata.normalize("NFKC", text).casefold()
+        value = " ".join(unicodedata.normalize("NFKC", folded).split())
+        if len(_NORMALISED) >= _NORMALISED_LIMIT:
+            _NORMALISED.clear()
+        _NORMALISED[text] = value
+    return value
 
 
 def id_hash(text: str) -> int:

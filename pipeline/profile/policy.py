@@ -38,6 +38,57 @@ def to_minor(amount: Decimal, currency: str) -> int:
     return int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = _EPOCH.date().toordinal()
+_BUCKET = 900  # seconds: every UTC offset change since 1970 falls on a quarter hour
+
+
+class LocalDays:
+    """Instant -> shop-local day ordinal, exactly as ``ts.astimezone(zone).date().toordinal()``.
+
+    Caches the zone's UTC offset per quarter hour of UTC time, when the offset is
+    the same at the first and the last second of that quarter hour; a quarter
+    hour with a change inside it (none since 1970 in the tz database, but the
+    code does not rely on it) is converted the slow way every time.
+    """
+
+    def __init__(self, zone: ZoneInfo, limit: int = 200_000) -> None:
+        self.zone = zone
+        self.limit = limit
+        self._offsets: dict[int, int | None] = {}
+
+    def _offset(self, bucket: int) -> int | None:
+        start = datetime.fromtimestamp(bucket * _BUCKET, UTC).astimezone(self.zone).utcoffset()
+        end = datetime.fromtimestamp(bucket * _BUCKET + _BUCKET - 1, UTC).astimezone(self.zone).utcoffset()
+        if len(self._offsets) >= self.limit:
+            self._offsets.clear()
+        offset = int(start.total_seconds()) if start is not None and start == end else None
+        self._offsets[bucket] = offset
+        return offset
+
+    def day_of(self, ts: datetime) -> int:
+        if ts.tzinfo is None:
+            raise ValueError("a naive datetime has no day: give a UTC offset")
+        delta = ts - _EPOCH  # exact integers, where a float timestamp could round up a second
+        seconds = delta.days * 86_400 + delta.seconds
+        bucket = seconds // _BUCKET
+        offsets = self._offsets
+        offset = offsets[bucket] if bucket in offsets else self._offset(bucket)
+        if offset is None:
+            return ts.astimezone(self.zone).date().toordinal()
+        return (seconds + offset) // 86_400 + _EPOCH_ORDINAL
+
+
+_LOCAL_DAYS: dict[str, LocalDays] = {}
+
+
+def _local_days(timezone: str) -> LocalDays:
+    days = _LOCAL_DAYS.get(timezone)
+    if days is None:
+        days = _LOCAL_DAYS[timezone] = LocalDays(ZoneInfo(timezone))
+    return days
+
+
 @dataclass(frozen=True, slots=True)
 class ProfilePolicy:
     """How a shop buckets, keeps and bounds behaviour; the same for every subject."""
@@ -84,13 +135,16 @@ class ProfilePolicy:
 
     def local_date(self, ts: datetime) -> date:
         """The shop-local calendar date of an aware instant."""
-        if ts.tzinfo is None or ts.utcoffset() is None:
-            raise ValueError("a naive datetime has no day: give a UTC offset")
-        return ts.astimezone(self.zone).date()
+        return date.fromordinal(self.day_of(ts))
 
     def day_of(self, ts: datetime) -> int:
-        """The shop-local day ordinal (``date.toordinal()``) of an aware instant."""
-        return self.local_date(ts).toordinal()
+        """The shop-local day ordinal (``date.toordinal()``) of an aware instant.
+
+        The hot path of every fold (a few calls per event): the zone's offset is
+        looked up once per quarter hour of UTC time (:class:`LocalDays`) instead of
+        converting each instant with ``astimezone``.
+        """
+        return _local_days(self.timezone).day_of(ts)
 
     def start_of_day(self, day: int) -> datetime:
         """The UTC instant of local midnight starting ``day``.

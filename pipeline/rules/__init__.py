@@ -3,7 +3,10 @@
 ``loader.load`` reads ``rules_config/``; ``compiler.compile_group`` turns a
 definition into conditions; ``evaluator.evaluate`` says whether a profile is a
 member, why, and when that can next change; ``index.RuleIndex`` says which
-groups an event can affect.
+groups an event can affect. ``network.RuleNetwork`` compiles all groups into
+shared condition nodes (what the worker evaluates), and ``delta.Changes`` says
+which nodes, and so which groups, one event moved; the evaluator stays the
+reference it is tested against.
 """
 
 from pipeline.rules.compiler import CompiledGroup, RuleError, RuleErrors, compile_group

@@ -14,8 +14,8 @@ is false, whatever the operator; only ``is not set`` is true for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date
@@ -109,18 +109,30 @@ class _DaysMemo:
 _memo = _DaysMemo()
 
 
-@contextmanager
-def evaluation_scope(profile: Profile) -> Iterator[None]:
-    """Within the block, behaviour rows remember their per-day sums for ``profile``."""
-    previous = _memo.profile, _memo.days
-    _memo.profile, _memo.days = profile, {}
-    try:
-        yield
-    finally:
-        _memo.profile, _memo.days = previous
+class evaluation_scope:  # used as a function: `with evaluation_scope(profile):`
+    """Within the block, behaviour rows remember their per-day sums for ``profile``.
+
+    A class rather than a ``@contextmanager`` generator: entered for every
+    evaluated event, where the generator's set-up cost as much as a condition.
+    """
+
+    __slots__ = ("previous", "profile")
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+
+    def __enter__(self) -> None:
+        self.previous = _memo.profile, _memo.days
+        _memo.profile, _memo.days = self.profile, {}
+
+    def __exit__(self, *exc: object) -> None:
+        _memo.profile, _memo.days = self.previous
 
 
 # --- scalar comparisons ---------------------------------------------------
+
+_COMPARE: dict[str, Callable[[Dynamic, Dynamic], object]] = {
+    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "lt": operator.lt, "ge": operator.ge, "le": operator.le}
 
 Operand = object  # int | str | bool | RelativeDate | Duration | tuple | frozenset
 
@@ -134,6 +146,11 @@ class Compare:
     operands: tuple[Operand, ...]
     policy: ProfilePolicy
     label: str = ""
+    # Whether an operand moves with today (a relative date): else the operands are used as they are.
+    moving: bool = dataclass_field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "moving", any(isinstance(o, RelativeDate) for o in self.operands))
 
     def _resolve(self, operand: Operand, today: int) -> Operand:
         if isinstance(operand, RelativeDate):
@@ -148,7 +165,8 @@ class Compare:
             return actual is None or actual == frozenset()
         if actual is None:
             return False
-        values: list[Dynamic] = [self._resolve(o, today) for o in self.operands]
+        values: Sequence[Dynamic] = (self.operands if not self.moving else
+                                     [self._resolve(o, today) for o in self.operands])
         if op == "in_last":  # within the last N: after the day N ago
             return bool(actual > _back(values[0], today))
         if op == "not_in_last":
@@ -161,18 +179,19 @@ class Compare:
             return actual in values
         if op == "between":
             return bool(values[0] <= actual <= values[1])
-        compare: dict[str, Callable[[Dynamic, Dynamic], bool]] = {
-            "eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
-            "gt": lambda a, b: a > b, "lt": lambda a, b: a < b,
-            "ge": lambda a, b: a >= b, "le": lambda a, b: a <= b,
-        }
-        return compare[op](actual, values[0])
+        return bool(_COMPARE[op](actual, values[0]))
 
     def holds(self, profile: Profile, today: int) -> bool:
         return self._test(self.field.extract(profile, self.policy), today)
 
     def change_day(self, profile: Profile, today: int) -> int | None:
-        actual = self.field.extract(profile, self.policy)
+        return self.change_from(self.field.extract(profile, self.policy), today)
+
+    def change_from(self, actual: Dynamic, today: int) -> int | None:
+        """``change_day`` for a field value: the first day after ``today`` the answer differs.
+
+        Like ``_test``, it depends on the value and the day alone, so a caller may
+        remember both answers per (value, day) (:class:`pipeline.rules.network.Evaluation`)."""
         moving = [o for o in self.operands if isinstance(o, (RelativeDate, Duration))]
         if actual is None or not moving or not isinstance(actual, int):
             return None
@@ -183,9 +202,9 @@ class Compare:
             duration = operand.duration if isinstance(operand, RelativeDate) else operand
             for reached in (actual, actual + 1):  # threshold >= actual, threshold > actual
                 candidates.add(max(_first_day_reaching(duration, reached), today + 1))
-        now = self.holds(profile, today)
+        now = self._test(actual, today)
         for day in sorted(candidates):
-            if self.holds(profile, day) != now:
+            if self._test(actual, day) != now:
                 return day
         return None
 
@@ -303,6 +322,8 @@ class Behaviour:
         return None, None
 
     def _count(self, days: Mapping[int, int], today: int) -> int:
+        if self.within is None and self.between is None:
+            return sum(days.values())  # no window: every kept day counts
         first, last = self._window(today)
         return sum(c for d, c in days.items()
                    if (first is None or d >= first) and (last is None or d <= last))

@@ -29,14 +29,26 @@ from schemas.events import (
 )
 
 EVERYTHING = "*"
+_NONE: frozenset[str] = frozenset()
 
 
-def _product_keys(action: str, product: Product) -> set[str]:
-    keys = {f"{action}:product:{normalise(product.product_id)}", f"{action}:product:*"}
-    if product.brand:
-        keys |= {f"{action}:brand:{normalise(product.brand)}", f"{action}:brand:*"}
-    if product.category:
-        keys |= {f"{action}:category:{normalise(product.category)}", f"{action}:category:*"}
+_PRODUCT_KEYS: dict[tuple[str, str, str | None, str | None], frozenset[str]] = {}
+_MEMO_LIMIT = 100_000
+
+
+def _product_keys(action: str, product: Product) -> frozenset[str]:
+    """The keys of one product row, memoised (a catalogue's products recur on most events)."""
+    memo = (action, product.product_id, product.brand, product.category)
+    keys = _PRODUCT_KEYS.get(memo)
+    if keys is None:
+        found = {f"{action}:product:{normalise(product.product_id)}", f"{action}:product:*"}
+        if product.brand:
+            found |= {f"{action}:brand:{normalise(product.brand)}", f"{action}:brand:*"}
+        if product.category:
+            found |= {f"{action}:category:{normalise(product.category)}", f"{action}:category:*"}
+        if len(_PRODUCT_KEYS) >= _MEMO_LIMIT:
+            _PRODUCT_KEYS.clear()
+        keys = _PRODUCT_KEYS[memo] = frozenset(found | {"activity"})
     return keys
 
 
@@ -49,12 +61,13 @@ def phrases(text: str, longest: int = MAX_PHRASE_WORDS) -> set[str]:
 
 def event_keys(event: Event) -> frozenset[str]:
     """The keys an event can change in a profile."""
+    if isinstance(event, ViewEvent):  # the most common events: one memoised product row
+        return _product_keys("viewed", event.product)
+    if isinstance(event, (BasketEvent, WishlistEvent)) and event.action == "add":
+        return _product_keys(event.type, event.product)
     keys: set[str] = {"activity"}
-    if isinstance(event, ViewEvent):
-        keys |= _product_keys("viewed", event.product)
-    elif isinstance(event, (BasketEvent, WishlistEvent)):
-        if event.action == "add":
-            keys |= _product_keys(event.type, event.product)
+    if isinstance(event, (BasketEvent, WishlistEvent)):
+        pass  # a removal: only activity
     elif isinstance(event, SearchEvent):
         query = normalise(event.query)
         keys |= {f"searched:query:{query}", "searched:query:*",
@@ -92,15 +105,24 @@ class RuleIndex:
             for key in group.reads - {"time"}:
                 self._by_key[key].add(group.id)
         self.time_dependent = frozenset(g.id for g in self.groups.values() if g.time_dependent)
+        self._memo: dict[frozenset[str], list[CompiledGroup]] = {}
 
     def affected(self, keys: Iterable[str]) -> list[CompiledGroup]:
-        keys = set(keys)
-        if EVERYTHING in keys:
-            return list(self.groups.values())
-        ids: set[str] = set()
-        for key in keys:
-            ids |= self._by_key.get(key, set())
-        return [self.groups[i] for i in sorted(ids)]
+        """The groups reading any of ``keys``, by ID (read only: the answer may be shared)."""
+        memo = keys if isinstance(keys, frozenset) else frozenset(keys)
+        found = self._memo.get(memo)
+        if found is None:
+            if EVERYTHING in memo:
+                found = list(self.groups.values())
+            else:
+                ids: set[str] = set()
+                for key in memo:
+                    ids |= self._by_key.get(key, _NONE)
+                found = [self.groups[i] for i in sorted(ids)]
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[memo] = found  # events' key sets recur (memoised per product)
+        return found
 
     def for_event(self, event: Event) -> list[CompiledGroup]:
         return self.affected(event_keys(event))

@@ -33,6 +33,10 @@ from pipeline.rules.values import Duration, RelativeDate
 _GROWING_FIELDS = frozenset({"orders", "lastorder", "lastseen"})
 _RISES = frozenset({"gt", "ge", "is_set", "in_last"})
 _FALLS = frozenset({"lt", "le", "is_not_set", "not_in_last"})
+# A missing value compares false, so a first last-order or last-seen day can make
+# "before ..." or "not in the last ..." true: for those only "is not set" surely falls.
+_MAY_BE_MISSING = frozenset({"lastorder", "lastseen"})
+_FALLS_FROM_MISSING = frozenset({"is_not_set"})
 
 
 def can_leave_on(condition: Condition) -> frozenset[str]:
@@ -56,7 +60,8 @@ def _can_fall(condition: Condition, *, rising: bool) -> set[str]:
     if isinstance(condition, Behaviour):  # counts only grow
         return set() if rising else set(condition.reads())
     if isinstance(condition, Compare) and condition.field.name in _GROWING_FIELDS:
-        safe = _RISES if rising else _FALLS
+        safe = _RISES if rising else (
+            _FALLS_FROM_MISSING if condition.field.name in _MAY_BE_MISSING else _FALLS)
         return set() if condition.op in safe else set(condition.reads())
     return set(condition.reads())  # consent, staff, profile fields, spend: either way
 

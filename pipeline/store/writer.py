@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from redis.asyncio import Redis
-
 from pipeline.membership import MembershipChange
+from pipeline.store import bulk
+from pipeline.store.connection import AsyncRedis
 from pipeline.store.keys import KeySpace, split_subject
 
 Command = tuple[str, ...]  # ("SADD", key, member, ...)
@@ -35,7 +35,8 @@ def plan(keys: KeySpace, subject: str, change: MembershipChange) -> list[Command
             commands.append(("SREM", target, *left))
     commands += [("SADD", keys.members(g, anonymous), raw_id) for g in joined]
     commands += [("SREM", keys.members(g, anonymous), raw_id) for g in left]
-    commands += mirror_commands(keys, subject, change.reset_mirrors, sorted(change.groups))
+    if change.reset_mirrors:
+        commands += mirror_commands(keys, subject, change.reset_mirrors, sorted(change.groups))
     return commands
 
 
@@ -60,7 +61,8 @@ def coalesce(commands: Iterable[Command]) -> list[Command]:
     commands on different keys never depended on each other's order. A batch
     where a thousand subjects join one group then sends one SADD, not a thousand.
     """
-    out: list[list[str]] = []
+    out: list[Command] = []
+    grown: dict[int, list[str]] = {}  # index in out -> the arguments of a command others merged into
     last: dict[str, int] = {}  # key -> index in out of the latest command touching it
     for command in commands:
         op = command[0]
@@ -68,20 +70,27 @@ def coalesce(commands: Iterable[Command]) -> list[Command]:
             key = command[1]
             at = last.get(key)
             if at is not None and out[at][0] == op:
-                out[at].extend(command[2:])
+                args = grown.get(at)
+                if args is None:
+                    args = grown[at] = list(out[at])
+                args.extend(command[2:])
                 continue
             last[key] = len(out)
-        else:  # DEL k1 k2..., SET k v, HSET k ..., HDEL k ...: touches its keys, never merged
-            for key in (command[1:] if op == "DEL" else command[1:2]):
+        elif op == "DEL":  # DEL k1 k2...: touches its keys, never merged
+            for key in command[1:]:
                 last[key] = len(out)
-        out.append(list(command))
-    return [tuple(c) for c in out]
+        else:  # SET k v, HSET k ..., HDEL k ...
+            last[command[1]] = len(out)
+        out.append(command)
+    for at, args in grown.items():
+        out[at] = tuple(args)
+    return out
 
 
 class MembershipWriter:
-    """Collects commands for a batch and sends them in one round trip."""
+    """Collects commands for a batch and sends them in one round trip per Redis node (:mod:`pipeline.store.bulk`)."""
 
-    def __init__(self, redis: Redis, keys: KeySpace) -> None:
+    def __init__(self, redis: AsyncRedis, keys: KeySpace) -> None:
         self.redis = redis
         self.keys = keys
         self._pending: list[Command] = []
@@ -97,6 +106,9 @@ class MembershipWriter:
         """Drop what is staged: a batch being retried stages its writes again."""
         self._pending = []
 
+    def fresh(self) -> MembershipWriter:
+        return MembershipWriter(self.redis, self.keys)
+
     @property
     def pending(self) -> int:
         return len(self._pending)
@@ -108,9 +120,6 @@ class MembershipWriter:
         """
         if not self._pending:
             return 0
-        pipe = self.redis.pipeline(transaction=False)
-        for command in coalesce(self._pending):
-            pipe.execute_command(*command)
-        await pipe.execute()
+        await bulk.execute(self.redis, coalesce(self._pending))
         sent, self._pending = len(self._pending), []
         return sent

@@ -9,15 +9,15 @@ only send messages; the work itself always happens in the stream.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from pipeline.processor import SubjectProcessor
-from pipeline.stream import envelope, reconcile
+from pipeline.stream import backfill, envelope, reconcile
 from pipeline.stream.context import StageContext
 from pipeline.stream.delivery import delivered
 from pipeline.stream.effects import Effects, is_connection_error
@@ -25,7 +25,6 @@ from pipeline.stream.effects import Effects, is_connection_error
 log = logging.getLogger(__name__)
 SYNC_KEY = b"__sync__"
 RECONCILE_KEY = b"__reconcile__"
-BACKFILL_CHUNK = 2000
 
 
 class Maintenance:
@@ -50,34 +49,29 @@ class Maintenance:
         changed, removed = registry.changed_since(applied)
         if not changed and not removed:
             return
-        processor = SubjectProcessor(registry, ctx.policy)
         subjects = ctx.profiles.subjects(partition)
         total = len(subjects)
         log.info("partition %d: back-filling %d new/changed and %d removed group(s) over %d profile(s)",
                  partition, len(changed), len(removed), total)
         progress = ctx.metrics.backfill_progress.labels(str(partition))
         started = time.perf_counter()
-        for start in range(0, total, BACKFILL_CHUNK):
-            updates: list[tuple[str, bytes, int | None]] = []
-            for subject in subjects[start:start + BACKFILL_CHUNK]:
-                value = ctx.profiles.raw(subject, event)
-                if value is None:
-                    continue
-                changed_value = processor.backfill_stored(value, changed, now)
-                if changed_value is not None:
-                    result, new_value = changed_value
-                    ctx.writer.stage(subject, result.change)
-                    updates.append((subject, new_value, result.next_check))
-            await self.effects.flush_redis()
+        reported = [0]
+
+        def store(updates: Sequence[backfill.Update]) -> None:
             for subject, new_value, next_check in updates:
                 ctx.profiles.put_raw(subject, new_value, event)
                 ctx.schedule.set(subject, next_check)
-            done = min(start + BACKFILL_CHUNK, total)
-            ctx.metrics.backfilled.inc(done - start)
-            progress.set(done / total)
-            log.info("partition %d: back-fill %d/%d profiles (%.0f%%)", partition, done, total,
-                     100 * done / total)
-            await asyncio.sleep(0)  # let heartbeats and other partitions run
+
+        def done(count: int) -> None:
+            ctx.metrics.backfilled.inc(count - reported[0])
+            reported[0] = count
+            progress.set(count / total)
+            log.info("partition %d: back-fill %d/%d profiles (%.0f%%)", partition, count, total, 100 * count / total)
+
+        await backfill.backfill(
+            subjects, lambda subject: ctx.profiles.raw(subject, event), SubjectProcessor(registry, ctx.policy),
+            changed, now, new_writer=ctx.writer.fresh,
+            flush=self.effects.flush_redis, store=store, done=done)
         ctx.applied.set(f"p{partition}", orjson.dumps(registry.fingerprints), event)
         progress.set(1.0)
         log.info("partition %d: back-fill done in %.1fs", partition, time.perf_counter() - started)

@@ -18,9 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
-
 from pipeline.profile.stored import unpack
+from pipeline.store.connection import AsyncRedis
 from pipeline.store.details import details_of
 from pipeline.store.keys import KeySpace, split_subject
 from pipeline.store.writer import Command, mirror_commands
@@ -58,7 +57,7 @@ def rewrite(keys: KeySpace, subject: str, groups: list[str], mirrors: list[str],
 
 
 async def find_stale(
-    redis: Redis,
+    redis: AsyncRedis,
     keys: KeySpace,
     partition: int,
     partition_of: Callable[[str], int],

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.profile import ProfilePolicy, fold, new_profile, to_minor
@@ -104,3 +105,40 @@ def test_from_settings() -> None:
 def test_minor_units_round_half_even(amount: str, currency: str, minor: int) -> None:
     assert to_minor(Decimal(amount), currency) == minor
     assert LONDON.to_minor(Decimal(amount), currency) == minor
+
+
+_ZONES = ["Europe/London", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham",
+          "America/St_Johns", "Asia/Kathmandu", "Africa/Monrovia", "UTC", "Pacific/Kiritimati"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(zone=st.sampled_from(_ZONES),
+       instant=st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2999, 12, 30),
+                            timezones=st.sampled_from([UTC, ZoneInfo("Europe/Paris"), ZoneInfo("America/Chicago"),
+                                                       timezone(timedelta(hours=5, minutes=45))])))
+def test_day_of_is_exactly_astimezone(zone: str, instant: datetime) -> None:
+    """The cached quarter-hour offsets give the very day ``astimezone`` gives, at every instant."""
+    policy = ProfilePolicy(timezone=zone)
+    assert policy.day_of(instant) == instant.astimezone(ZoneInfo(zone)).date().toordinal()
+
+
+@pytest.mark.parametrize("zone", _ZONES)
+def test_day_of_around_every_offset_change(zone: str) -> None:
+    """Each second around each offset change of 1970-2040, in zones with odd offsets and half-hour shifts."""
+    tz = ZoneInfo(zone)
+    policy = ProfilePolicy(timezone=zone)
+    instant = datetime(1970, 1, 2, tzinfo=UTC)
+    previous = instant.astimezone(tz).utcoffset()
+    while instant.year < 2040:
+        instant += timedelta(hours=1)
+        offset = instant.astimezone(tz).utcoffset()
+        if offset != previous:
+            for second in range(-3600, 3600, 7):
+                moment = instant + timedelta(seconds=second, microseconds=999_999 if second % 2 else 0)
+                assert policy.day_of(moment) == moment.astimezone(tz).date().toordinal()
+            previous = offset
+
+
+def test_day_of_refuses_a_naive_instant() -> None:
+    with pytest.raises((ValueError, TypeError)):
+        ProfilePolicy().day_of(datetime(2025, 1, 1))

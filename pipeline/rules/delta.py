@@ -1,0 +1,253 @@
+"""Which groups an event can move: the nodes it changed, and only their groups.
+
+Before an event is folded, :meth:`Changes.snapshot` notes what the nodes it
+reaches can see (a field's value, the count of the rows it adds to); after,
+:func:`moved` compares. A node whose answer today flipped, or whose future
+changed (a rolling window's count moved, a date a relative date is compared
+with moved), can move its groups; a node whose inputs did not change cannot,
+and neither can a group all of whose nodes stand. So an event that views a
+brand re-decides the few groups whose rows about that brand crossed a
+threshold, not the hundreds that mention it.
+
+Only for events that add to a profile (the processor's ``additive`` case:
+nothing pruned or evicted, the stored groups are today's): then a behaviour
+count that is the same today is the same on every later day, because the
+added events are older than today's window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from pipeline.profile import Profile
+from pipeline.profile.fold import behaviour_rows
+from pipeline.profile.model import Kind
+from pipeline.rules.conditions import Behaviour, Compare, _back
+from pipeline.rules.index import phrases
+from pipeline.rules.network import Buckets, Evaluation, RuleNetwork, buckets_of
+from pipeline.rules.values import Duration
+from schemas.events import Event
+
+_MEMO_LIMIT = 100_000
+_NO_VALUES: Mapping[str, dict[int, int]] = MappingProxyType({})
+
+
+# One behaviour row's nodes that share a window, by threshold: (within, between, ((at_least, node), ...)).
+Window = tuple[Duration | None, tuple[int, int] | None, tuple[tuple[int, int], ...]]
+Signature = tuple[object, ...]
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """The nodes an event reaches, sorted by kind.
+
+    ``behaviour`` holds, per row signature that sums any of the event's counted
+    rows, how many it sums (each row adds one on the event's day), one of its
+    nodes, and its nodes by window.
+    """
+
+    behaviour: tuple[tuple[int, Behaviour, tuple[Window, ...], Buckets | None], ...]
+    fields: dict[str, tuple[tuple[int, Compare], ...]]  # scalar field name -> its nodes
+    others: tuple[int, ...]  # consent and staff records
+
+
+# The rows' own arithmetic, shared with the evaluator (one package: these are its internals).
+def _days(row: Behaviour, profile: Profile) -> Mapping[int, int]:
+    return row._days(profile)  # noqa: SLF001
+
+
+def _test(row: Compare, actual: object, today: int) -> bool:
+    return row._test(actual, today)  # noqa: SLF001
+
+
+def _counts(row: Behaviour, kind: tuple[str, str], value: str) -> bool:
+    """Whether ``row`` sums the profile's ``kind``/``value`` bucket (as ``Behaviour._sum_days`` does)."""
+    action, dimension = kind
+    if action not in row.actions:
+        return False
+    if dimension == row.field.dimension:
+        if not row.values:
+            return True
+        return row._matches(value, phrase=False) if row.contains else value in row.values  # noqa: SLF001
+    return (action == "searched" and dimension == "query" and row.field.dimension in ("brand", "category")
+            and bool(row.values) and row._matches(value, phrase=True))  # noqa: SLF001
+
+
+@dataclass(slots=True)
+class Snapshot:
+    reach: Reach
+    day: int  # the event's local day: the only day fold adds to
+    rows: Sequence[tuple[Kind, str]]
+    counted: int  # the first row's count on that day, before the event
+    values: dict[str, object]
+    others: dict[int, bool]
+
+
+class Changes:
+    """One network's answer to "which nodes does this event reach", memoised per counted row."""
+
+    def __init__(self, network: RuleNetwork) -> None:
+        self.network = network
+        by_signature: dict[Signature, list[tuple[int, Behaviour]]] = {}
+        self.scalar_by_key: dict[str, list[tuple[int, Compare | None]]] = {}
+        for number, node in enumerate(network.nodes):
+            if isinstance(node, Behaviour):
+                by_signature.setdefault(node.signature, []).append((number, node))
+            else:
+                for key in node.reads():
+                    self.scalar_by_key.setdefault(key, []).append(
+                        (number, node if isinstance(node, Compare) else None))
+        self.signatures: dict[Signature, tuple[Behaviour, tuple[Window, ...], Buckets | None]] = {}
+        for signature, members in by_signature.items():
+            windows: dict[tuple[Duration | None, tuple[int, int] | None], list[tuple[int, int]]] = {}
+            for number, node in members:
+                windows.setdefault((node.within, node.between), []).append((node.at_least, number))
+            self.signatures[signature] = members[0][1], tuple(
+                (w, b, tuple(sorted(ns))) for (w, b), ns in windows.items()), buckets_of(members[0][1])
+        self._rows: dict[tuple[Kind, str], tuple[Signature, ...]] = {}
+        self._events: dict[Buckets, tuple[tuple[int, Behaviour, tuple[Window, ...], Buckets | None], ...]] = {}
+        self._scalars: dict[frozenset[str], tuple[dict[str, tuple[tuple[int, Compare], ...]], tuple[int, ...]]] = {}
+
+    def _row(self, kind: Kind, value: str) -> tuple[Signature, ...]:
+        """The signatures that sum one counted row: those reading its keys, checked as ``_sum_days`` would."""
+        found = self._rows.get((kind, value))
+        if found is None:
+            action, dimension = kind
+            keys = {f"{action}:{dimension}:{value}", f"{action}:{dimension}:*"}
+            if action == "searched" and dimension == "query":
+                keys.add("searched:query:*")
+                for phrase in phrases(value):
+                    keys |= {f"searched:brand:{phrase}", f"searched:category:{phrase}"}
+            by_key, nodes = self.network.by_key, self.network.nodes
+            candidates = {nodes[n] for key in keys for n in by_key.get(key, ())}
+            found = tuple({c.signature: None for c in candidates
+                           if isinstance(c, Behaviour) and _counts(c, kind, value)})
+            if len(self._rows) >= _MEMO_LIMIT:
+                self._rows.clear()
+            self._rows[(kind, value)] = found
+        return found
+
+    def reach(self, keys: frozenset[str], rows: Sequence[tuple[Kind, str]]) -> Reach:
+        memo = tuple(rows)
+        behaviour = self._events.get(memo)
+        if behaviour is None:
+            added: dict[Signature, int] = {}
+            for kind, value in rows:
+                for signature in self._row(kind, value):
+                    added[signature] = added.get(signature, 0) + 1
+            behaviour = tuple((n, *self.signatures[sig]) for sig, n in added.items())
+            if len(self._events) >= _MEMO_LIMIT:
+                self._events.clear()
+            self._events[memo] = behaviour
+        scalars = self._scalars.get(keys)
+        if scalars is None:
+            fields: dict[str, list[tuple[int, Compare]]] = {}
+            others: set[int] = set()
+            for key in keys:
+                for number, compare in self.scalar_by_key.get(key, ()):
+                    if compare is None:
+                        others.add(number)
+                    elif (number, compare) not in fields.get(compare.field.name, ()):
+                        fields.setdefault(compare.field.name, []).append((number, compare))
+            scalars = {f: tuple(n) for f, n in fields.items()}, tuple(sorted(others))
+            if len(self._scalars) >= _MEMO_LIMIT:
+                self._scalars.clear()
+            self._scalars[keys] = scalars
+        return Reach(behaviour, *scalars)
+
+    def snapshot(self, profile: Profile, keys: frozenset[str], event: Event, day: int, today: int) -> Snapshot:
+        """What the reached nodes see before ``event`` (of local ``day``) is folded into ``profile``."""
+        rows = behaviour_rows(event) or ()
+        found = self.reach(keys, rows)
+        counted = 0
+        if rows:
+            kind, value = rows[0]
+            counted = profile.behaviour.get(kind, {}).get(value, {}).get(day, 0)
+        nodes = self.network.nodes
+        values = {name: compares[0][1].field.extract(profile, compares[0][1].policy)
+                  for name, compares in found.fields.items()}
+        others = {n: nodes[n].holds(profile, today) for n in found.others}
+        return Snapshot(found, day, rows, counted, values, others)
+
+
+def moved(before: Snapshot, ev: Evaluation) -> tuple[set[int], set[int]]:
+    """(nodes whose answer today flipped, nodes whose answer stands but whose future moved).
+
+    ``ev`` is the evaluation of the folded profile (inside its ``evaluation_scope``).
+    Each counted row gained one on the event's day (or none: an event older than
+    the retention window), so a window's count before is its count now less that.
+    """
+    profile, today = ev.profile, ev.today
+    flipped: set[int] = set()
+    retimed: set[int] = set()
+    rows, day = before.rows, before.day
+    if rows and profile.behaviour.get(rows[0][0], {}).get(rows[0][1], {}).get(day, 0) != before.counted:
+        answers = ev.now
+        behaviour = profile.behaviour
+        for added, first, windows, buckets in before.reach.behaviour:
+            if buckets is None:
+                parts = [_days(first, profile)]
+            else:  # the row's own buckets, summed per window: no merged copy of them
+                parts = [found for kind, value in buckets
+                         if (found := behaviour.get(kind, _NO_VALUES).get(value)) is not None]
+            for within, between, thresholds in windows:
+                if within is not None:
+                    start = _back(within, today) + 1
+                    if day < start:
+                        continue  # the event is older than the window: no node here moved
+                    new = sum(c for days in parts for d, c in days.items() if d >= start)
+                elif between is not None:
+                    low, high = between
+                    if not low <= day <= high:
+                        continue
+                    new = sum(c for days in parts for d, c in days.items() if low <= d <= high)
+                else:
+                    new = sum(sum(days.values()) for days in parts)
+                old = new - added
+                for at_least, number in thresholds:
+                    now = new >= at_least
+                    answers[number] = now
+                    if old < at_least <= new:
+                        flipped.add(number)
+                    elif now and within is not None:
+                        retimed.add(number)  # the day the row stops holding moved
+    for name, compares in before.reach.fields.items():
+        first_c = compares[0][1]
+        old_value = before.values[name]
+        if first_c.field.extract(profile, first_c.policy) == old_value:
+            continue
+        for number, compare in compares:
+            if ev.node(number, today) != _test(compare, old_value, today):
+                flipped.add(number)
+            elif compare.moving or any(isinstance(o, Duration) for o in compare.operands):
+                retimed.add(number)  # compared with a date that moves: its change days may differ
+    for number, was in before.others.items():
+        if ev.node(number, today) != was:
+            flipped.add(number)
+    return flipped, retimed
+
+
+def redecide(network: RuleNetwork, flipped: Iterable[int], retimed: Iterable[int], current: set[str],
+             keys: frozenset[str] | None) -> list[str]:
+    """The groups that moved nodes could move, in ID order.
+
+    With ``keys`` (an event on a stored profile), a member of a group no event
+    with those keys can end keeps it, and its own next-change day can only be
+    later than the stored one (:mod:`pipeline.rules.monotone`). A group whose
+    nodes only moved their future needs deciding again only if time can move
+    it from where it is.
+    """
+    plans, readers = network.plans, network.readers
+    chosen: set[str] = set()
+    for number in flipped:
+        chosen.update(readers[number])
+    for number in retimed:
+        for gid in readers[number]:
+            if gid in chosen:
+                continue
+            gp = plans[gid]
+            if gp.time_can_leave if gid in current else gp.time_can_join:
+                chosen.add(gid)
+    if keys is None:
+        return sorted(chosen)
+    return sorted(gid for gid in chosen if gid not in current or plans[gid].group.can_leave_on & keys)
