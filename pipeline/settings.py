@@ -8,6 +8,7 @@ no configuration at all.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -78,10 +79,21 @@ class Settings(BaseSettings):
     #: Run the worker process on uvloop (libuv) instead of asyncio's own event loop:
     #: Faust's cost per record is mostly event-loop work (docs/benchmarks.md).
     uvloop: bool = True
+    #: The worker's garbage-collector thresholds (``gc.set_threshold``): Python's defaults
+    #: (700, 10, 10) ran a full collection every few thousand events, each a pause of
+    #: 0.2 s over the decoded profiles, about a quarter of the CPU (docs/benchmarks.md).
+    #: Set as JSON, e.g. ``[700,10,10]`` for the defaults.
+    gc_thresholds: tuple[int, int, int] = (50_000, 50, 1_000)
 
     # --- Web / admin -----------------------------------------------------
+    #: The address the worker's web server binds (``0.0.0.0`` in a container).
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
+    #: The URL the other workers reach this one at (routed explain requests, dry runs
+    #: across workers) and the CLI asks: Faust's ``canonical_url``. Default:
+    #: ``http://<web_host>:<web_port>``, with this machine's host name when web_host
+    #: binds every interface (a pod's or a container's name is what the others resolve).
+    web_advertised_url: str | None = None
     admin_token: str | None = None
     #: ``/metrics`` without a token (Prometheus scrapes it; it holds counts, no customer
     #: data). False puts it behind the admin token like every other route.
@@ -116,8 +128,22 @@ class Settings(BaseSettings):
 
     def as_env(self) -> dict[str, str]:
         """These settings as CG_* variables, to hand to another process (worker, exporter)."""
-        return {f"{ENV_PREFIX}{name.upper()}": str(value)
+        return {f"{ENV_PREFIX}{name.upper()}": json.dumps(value) if isinstance(value, (list, tuple, dict)) else str(value)
                 for name, value in self.model_dump().items() if value is not None}
+
+    @property
+    def advertised_url(self) -> str:
+        """The URL other workers reach this one at (see ``web_advertised_url``)."""
+        if self.web_advertised_url:
+            return self.web_advertised_url.rstrip("/")
+        host = self.web_host
+        if host in ("0.0.0.0", "::", ""):
+            import socket
+
+            host = socket.gethostname()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.web_port}"
 
     @property
     def kafka_url(self) -> str:

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from redis.asyncio import Redis
-
 from pipeline.membership import MembershipChange
 from pipeline.profile import ProfilePolicy
 from pipeline.registry import GroupRegistry
 from pipeline.settings import Settings
+from pipeline.store.connection import AsyncRedis
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import Command
 from pipeline.stream.health import Health
@@ -59,6 +58,10 @@ class Writer(Protocol):
 
     async def flush(self) -> int: ...
 
+    def fresh(self) -> Writer:
+        """An empty writer to the same Redis, for writes in flight beside this one's (a back-fill)."""
+        ...
+
 
 @dataclass
 class StageContext:
@@ -70,7 +73,7 @@ class StageContext:
     metrics: Metrics
     health: Health
     keys: KeySpace
-    redis: Redis
+    redis: AsyncRedis
     """Read by maintenance only (reconcile, the sentinel check); stages write through ``writer``."""
     writer: Writer
     profiles: ProfileStore

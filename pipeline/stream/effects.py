@@ -16,18 +16,26 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from pipeline.stream.context import StageContext
+from pipeline.stream.context import StageContext, Writer
 from pipeline.stream.dead_letter import record
 from schemas.decode import EventRejected
 
 log = logging.getLogger(__name__)
 
 
+#: Redis cannot take the command now, but will: unreachable, or (a Redis Cluster) a slot without a
+#: master during a failover (CLUSTERDOWN, slot not covered) or keys mid-migration (TRYAGAIN).
+_UNAVAILABLE = (OSError, TimeoutError, RedisConnectionError, RedisTimeoutError,
+                ClusterDownError, SlotNotCoveredError, TryAgainError)
+
+
 def is_connection_error(exc: BaseException) -> bool:
-    return isinstance(exc, (OSError, TimeoutError, RedisConnectionError, RedisTimeoutError))
+    """Is ``exc`` Redis being unavailable for a while (retry with backoff), not a bug?"""
+    return isinstance(exc, _UNAVAILABLE)
 
 
 @dataclass(frozen=True)
@@ -94,14 +102,16 @@ class Effects:
                 log.exception("%s: processing failed; retrying in %.1fs", stage, delay)
                 await self.sleep(delay)
 
-    async def flush_redis(self) -> None:
-        """Write what is staged; retry (never drop) while Redis is unreachable."""
+    async def flush_redis(self, writer: Writer | None = None) -> None:
+        """Write what is staged (in the stage's writer, or ``writer``); retry (never drop) while
+        Redis is unreachable."""
         ctx = self.ctx
+        target = writer or ctx.writer
         delays = self.retry.delays()
         while True:
             started = time.perf_counter()
             try:
-                await ctx.writer.flush()
+                await target.flush()
             except Exception as exc:
                 if not is_connection_error(exc):
                     raise

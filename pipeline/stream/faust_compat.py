@@ -18,14 +18,43 @@ and returns with messages still queued: a reproduction put 300 changelog
 writes in it and 298 were still there when ``flush()`` returned. The offsets
 were then committed past messages whose table writes were never produced,
 and a worker that took the partition over rebuilt the table without them.
-**Re-read what a fetch dropped.** Faust's consumer sometimes hands a stream a
+Here ``put()`` remembers each message and ``flush()`` returns only once the
+broker has acknowledged every one (an empty queue is not enough: a message can
+be between the queue and aiokafka); a stopping worker is bounded by its
+shutdown watchdog (:mod:`pipeline.stream.process`), never by giving up early.
+
+**A topic's partition count on every worker** (:func:`topic_partition_count`,
+:func:`topic_partitions_from_cluster`). Faust's
+``Consumer.topic_partitions`` reads aiokafka's ``GroupCoordinator._metadata_snapshot``,
+which only the consumer group's *leader* fills (from ``_group_subscription``, set on
+the leader alone; aiokafka 0.11). Every other worker gets None, so the ingest stage
+could never tell that an event sits on its cookie's partition and sent every event
+through the re-keying topic: with two workers, one took 85% of the events at a
+tenth of the speed (found by the bench's two-worker step; not reported upstream
+as far as we found). The count comes from the consumer's cluster metadata instead,
+which every member keeps. Faust's own ``topic_partitions``
+(faust/transport/drivers/aiokafka.py, ``AIOKafkaConsumerThread``) reads the same
+snapshot for tables: ``Collection._verify_source_topic_partitions`` compares the
+source topic's count with the changelog's before a table write. On the leader
+the snapshot holds 0 for a topic whose metadata was not known when it assigned
+the partitions (a changelog topic created moments before), until the next
+assignment: every write to that table raised ``PartitionsMismatch`` ("has 12
+partitions, but the changelog ... has 0"), the profile stage retried it with
+messages unacknowledged, so the next rebalance waited on them (``wait_empty``)
+and the leader fell out of the group for good (a three-worker fault run, 600 s
+without progress). :func:`topic_partitions_from_cluster` answers from the
+cluster metadata on every worker, None while a topic is not known (Faust then
+skips the check and makes it again on the next write).
+
+**Re-read what a fetch dropped** (:mod:`pipeline.stream.rewind`, which holds the
+consumer overrides below). Faust's consumer sometimes hands a stream a
 record further on than the last one it handed on (seen after every start and
 rebalance: a whole fetch of up to 500 records skipped per partition, from table
 recovery pausing and resuming the stream partitions), and ``_new_offset`` then
-commits through the jump. :func:`getmany_rewinding` holds such a record back
-and seeks the partition to the first missing offset, so they are read, in
-order, by a later fetch; only offsets the broker no longer has (below the log
-start, after retention) are let go.
+commits through the jump. :func:`~pipeline.stream.rewind.getmany_rewinding`
+(``Consumer.getmany``) holds such a record back and seeks the partition to the
+first missing offset, so they are read, in order, by a later fetch; only offsets
+the broker no longer has (below the log start, after retention) are let go.
 
 **No commit through a gap.** Faust's consumer treats a jump in the offsets it
 fetched (``Consumer._add_gap`` in ``_drain_messages``) as a gap, and
@@ -34,43 +63,75 @@ are real only on compacted or transactional topics; the pipeline's input
 topics are neither, so a jump there means Faust fetched messages it never
 handed to a stream (it drops the rest of a fetch when flow stops or the group
 generation changes mid-fetch). Recording them as done would commit unprocessed
-messages. The override records nothing: the offsets stay unacknowledged, the
-commit waits below them, the next fetch seeks back to them, and every such
-jump is logged and counted (``cg_offset_gaps_total``). The events topic must
-therefore not be written with Kafka transactions.
+messages. :func:`~pipeline.stream.rewind.add_gap_never_as_processed` records
+nothing: the offsets stay unacknowledged, the commit waits below them, the next
+fetch seeks back to them (from the offset due, which after a seek is the read
+offset itself, not the one after it), and every such jump is logged and
+counted (``cg_offset_gaps_total``); :func:`drain_in_order` hands on nothing
+more of that partition's fetch. :func:`~pipeline.stream.rewind.new_offset_no_hole`
+(``Consumer._new_offset``) commits only a run that starts at the partition's
+committed offset (before the first commit, its log start); a partition whose
+commits wait for an offset never acknowledged has a *hole* there, read again
+after ``HOLE_SECONDS``. The events topic must not be written with Kafka
+transactions.
 
-Here ``put()`` remembers each message and ``flush()`` returns only once the
-broker has acknowledged every one (an empty queue is not enough: a message can
-be between the queue and aiokafka); a stopping worker is bounded by its
-shutdown watchdog (:mod:`pipeline.stream.process`), never by giving up early.
+**Nothing handed on while the app rebalances** (issue 16's stall, found with
+three workers and a join). Faust 0.15.3's recovery (faust/tables/recovery.py,
+``Recovery._resume_streams``) resumes the stream partitions, awaits
+``consumer.perform_seek()`` with the flow already running, and only then calls
+``app.flow_control.resume()``, which clears every stream queue. Records fetched
+and handed on in that window are dropped without being acknowledged, while the
+read offset moved past them. Here ``getmany`` hands on nothing of an acked topic
+while ``app.rebalancing`` is true (it is until the end of ``_resume_streams``);
+what it held back is read again from the committed offset recovery seeks to.
+
+**Seeks that stick.** Faust's ``Consumer.seek`` calls aiokafka's ``seek`` from
+the event loop's thread while aiokafka runs in the consumer thread, possibly
+draining a fetch of that partition (faust/transport/drivers/aiokafka.py,
+``ThreadDelegateConsumer._seek``); and ``perform_seek`` (every partition to its
+committed offset) left our record of the next offset due and any pending
+re-read as they were, so a re-read queued before it then sought *forward*,
+past records the cleared queues had dropped. The re-reads seek in the consumer
+thread and wait (``seek_wait``), and :func:`~pipeline.stream.rewind.perform_seek_tracked`
+(``Consumer.perform_seek``) notes each committed offset as the next one due and
+drops the re-reads it supersedes. A hole is noted at the partition's current
+commit base and replaced when that moves. It was kept with ``setdefault``,
+and a hole is read again only while the committed offset is still its own: one
+noted at another base (the log start, noted while a newly assigned partition's
+committed offset was not yet known) hid the real one for good, a partition
+stalled with ``/healthz`` ready.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
 from faust.streams import _current_event
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 from faust.types import EventT
 from faust.types.tuples import FutureMessage
-from faust.utils.functional import consecutive_numbers
 
+from pipeline.stream.rewind import (
+    add_gap_never_as_processed,
+    gap_listeners,
+    getmany_rewinding,
+    new_offset_no_hole,
+    perform_seek_tracked,
+)
+
+__all__ = ["event_context", "flush_until_empty", "gap_listeners", "install_overrides", "put_tracked",
+           "topic_partition_count"]
 log = logging.getLogger(__name__)
 UPSTREAM_FLUSH = ProducerBuffer.flush  # kept for the reproduction in tests/integration
 UPSTREAM_PUT = ProducerBuffer.put
-UPSTREAM_ADD_GAP = Consumer._add_gap
-UPSTREAM_GETMANY = Consumer.getmany
-#: How long an unacknowledged offset may block commits before it is read again.
-HOLE_SECONDS = 10.0
-#: Called with (topic, partition, first, last) for every gap the consumer saw (metrics, health).
-gap_listeners: list[Callable[[str, int, int, int], None]] = []
+UPSTREAM_TOPIC_PARTITIONS = AIOKafkaConsumerThread.topic_partitions  # kept for the tests' comparison
 
 
 @contextmanager
@@ -111,127 +172,6 @@ async def flush_until_empty(self: ProducerBuffer) -> None:
                             len(unsent), waited)
 
 
-async def add_gap_never_as_processed(self: Consumer, tp: Any, offset_from: int, offset_to: int) -> None:
-    """``Consumer._add_gap`` that records only gaps :func:`getmany_rewinding` found to be real:
-    skipped offsets are never committed as processed."""
-    real = self.__dict__.get("_cg_real_gaps", set())
-    if (tp, offset_from) in real:
-        real.difference_update({(tp, offset_from), (tp, offset_from - 1), (tp, offset_from + 1)})
-        await UPSTREAM_ADD_GAP(self, tp, offset_from, offset_to)
-        return
-    log.warning("%s[%d]: the consumer skipped offsets %d-%d without handing them to a stream; they are "
-                "not committed as processed and will be read again", tp.topic, tp.partition, offset_from,
-                offset_to)
-    for listener in gap_listeners:
-        listener(tp.topic, tp.partition, offset_from, offset_to)
-    # Read them again: the next getmany seeks back (not now: _drain_messages is about to set
-    # the read offset to the record after the gap, which would make it drop the re-read ones).
-    pending: dict[Any, int] = self.__dict__.setdefault("_cg_rewind", {})
-    pending[tp] = min(offset_from, pending.get(tp, offset_from))
-
-
-async def getmany_rewinding(self: Consumer, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
-    """``Consumer.getmany`` that never hands a stream a record past one it skipped.
-
-    For a topic whose offsets are acknowledged, the next record must follow the
-    last one handed on (``_read_offset``). A record further on means records in
-    between were fetched and dropped: it is held back, the partition is sought
-    back to the first missing offset (``seek`` also resets ``_read_offset``), and
-    the rest of this fetch for that partition is held back too; the next fetch
-    reads them in order, however often Faust drops them again. The only jump let
-    through is one the broker confirms: the missing offsets are below the
-    partition's log start (retention deleted them), and Faust then records it
-    as a gap, as upstream would.
-    """
-    holding: set[Any] = set()
-    # tp -> (the read offset we left, the next offset due): Faust's _read_offset holds the last
-    # offset handed on, or after a seek the next one to read; this tells the two apart.
-    tracked: dict[Any, tuple[int, int]] = self.__dict__.setdefault("_cg_tracked", {})
-    pending: dict[Any, int] = self.__dict__.setdefault("_cg_rewind", {})
-    holes: dict[Any, tuple[int, float]] = self.__dict__.setdefault("_cg_holes", {})
-    log_start: dict[Any, int] = self.__dict__.setdefault("_cg_log_start", {})
-    unknown = [tp for tp in self.assignment() if tp not in log_start and self.app.topics.acks_enabled_for(tp.topic)]
-    if unknown:  # where a partition with nothing committed begins (new_offset_no_hole needs it)
-        log_start.update({tp: offset for tp, offset in (await self.earliest_offsets(*unknown)).items()
-                          if offset is not None})
-    for tp, (committed, since) in list(holes.items()):  # an offset never acknowledged: read it again
-        if time.monotonic() - since >= HOLE_SECONDS and self._committed_offset.get(tp) in (committed, None):
-            del holes[tp]
-            log.warning("%s[%d]: offset %d was never acknowledged; reading from it again", tp.topic,
-                        tp.partition, committed)
-            pending[tp] = min(committed, pending.get(tp, committed))
-    for tp, first in list(pending.items()):  # gaps _drain_messages saw: read them again first
-        del pending[tp]
-        if tp in self.assignment():
-            await self.seek(tp, first)
-            tracked[tp] = (first, first)
-    async for tp, message in UPSTREAM_GETMANY(self, timeout):
-        if tp in holding:
-            continue
-        read = self._read_offset.get(tp)
-        known = tracked.get(tp)
-        due = None if read is None else known[1] if known is not None and known[0] == read else read
-        offset = message.offset
-        if due is not None and offset > due and self.app.topics.acks_enabled_for(tp.topic):
-            start = (await self.earliest_offsets(tp)).get(tp)
-            if start is None or start <= due:
-                holding.add(tp)
-                log.warning("%s[%d]: offsets %d-%d were fetched but not handed to a stream; reading them "
-                            "again", tp.topic, tp.partition, due, offset - 1)
-                for listener in gap_listeners:
-                    listener(tp.topic, tp.partition, due, offset - 1)
-                await self.seek(tp, due)
-                if due:
-                    tracked[tp] = (due, due)
-                continue
-            log.warning("%s[%d]: offsets %d-%d are gone from the log (retention): going on from %d",
-                        tp.topic, tp.partition, due, start - 1, offset)
-            self.__dict__.setdefault("_cg_real_gaps", set()).update({(tp, due), (tp, due + 1)})
-        tracked[tp] = (offset, offset + 1)  # _drain_messages sets _read_offset to it next
-        yield tp, message
-
-
-def new_offset_no_hole(self: Consumer, tp: Any) -> int | None:
-    """``Consumer._new_offset`` that never commits past an offset that was not acknowledged.
-
-    Upstream returns None only when the lowest acknowledged offset is more than
-    one past the committed one (``min(acked) - committed > 1``), while the
-    committed offset is the next one to consume: with ``committed = N`` and
-    ``acked = [N+1, N+2]`` it commits N+3, past message N, which was never
-    acknowledged (a record whose delivery a rebalance abandoned). With nothing
-    committed yet it commits any run at all: acked ``[7, 8]`` commits 9, past
-    offsets 0-6. Here the acknowledged run must start at the committed offset,
-    or, before the first commit, at the partition's log start (asked once per
-    partition by :func:`getmany_rewinding`); gaps are added as upstream (only
-    real ones are recorded, :func:`add_gap_never_as_processed`).
-    """
-    acked = self._acked[tp]
-    if not acked:
-        return None
-    gap_for_tp = self._gap[tp]
-    if gap_for_tp:
-        max_offset = max(acked)
-        candidates = sorted(gap_for_tp.overlap(0, max_offset), key=lambda x: x.begin)
-        if candidates:
-            filled = [o for entry in candidates for o in range(entry.begin, entry.end)]
-            acked.extend(filled)
-            gap_for_tp.chop(0, max(filled[-1], max_offset + 1))
-    acked.sort()
-    committed = self._committed_offset[tp]
-    if committed is None:  # nothing committed yet (or offset 0): the run must start at the log start
-        committed = self.__dict__.get("_cg_log_start", {}).get(tp)
-        if committed is None:
-            return None  # not known yet: getmany_rewinding asks the broker before the next fetch
-    if acked[0] > committed:
-        self.__dict__.setdefault("_cg_holes", {}).setdefault(tp, (committed, time.monotonic()))
-        return None
-    self.__dict__.get("_cg_holes", {}).pop(tp, None)
-    batch = next(consecutive_numbers(acked))
-    acked[: len(batch)] = []
-    self._acked_index[tp].difference_update(batch)
-    return int(batch[-1]) + 1
-
-
 async def drain_in_order(self: Consumer, fetcher: Any) -> None:
     """``Consumer._drain_messages`` that hands each fetched message on whole, or not at all.
 
@@ -245,6 +185,9 @@ async def drain_in_order(self: Consumer, fetcher: Any) -> None:
     callback waited for the flow to resume) carries the old generation, which
     the stream skips, so the read offset stays before it and the fetch ends.
     Recovery then seeks every partition to its committed offset, as upstream.
+    A jump past the record after the last one handed on (a gap this loop sees
+    although ``getmany`` checked it) is noted by ``_add_gap`` and nothing more of
+    that partition's fetch is handed on: the next fetch reads the gap first.
     """
     callback = self.callback
     consumer_should_stop = self._stopped.is_set
@@ -260,18 +203,20 @@ async def drain_in_order(self: Consumer, fetcher: Any) -> None:
             fetch = cast("AsyncGenerator[tuple[Any, Any], None]", self.getmany(timeout=1.0))
             await asyncio.sleep(0)  # getmany can return at once, again and again
             if not self.should_stop:
+                gapped: set[Any] = set()  # partitions with a gap in this fetch: read again, in order
                 async for tp, message in fetch:
-                    since_yield += 1
-                    if since_yield > 100:
-                        await asyncio.sleep(0)
-                        since_yield = 0
+                    # no await between getmany's check of this record and the checks below
                     offset, last = message.offset, read_offset[tp]
-                    if last is not None and offset < last:
-                        continue  # before where a seek put the partition: read already
+                    if tp in gapped or (last is not None and offset < last):
+                        continue  # after a gap, or before where a seek put the partition: read already
                     if suspended():
                         break  # a rebalance began: nothing more of this fetch is handed on
                     if last and offset - last > 1 and acks_enabled_for(message.topic):
+                        real = (tp, last + 1) in self.__dict__.get("_cg_real_gaps", ())  # below the log start
                         await self._add_gap(tp, last + 1, offset)
+                        if not real:
+                            gapped.add(tp)  # not handed on: the next fetch reads the gap first
+                            continue
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()
@@ -279,6 +224,10 @@ async def drain_in_order(self: Consumer, fetcher: Any) -> None:
                     if message.generation_id != app.consumer_generation_id:
                         break  # handed on across a rebalance: the stream skips it; read again
                     read_offset[tp] = offset
+                    since_yield += 1
+                    if since_yield > 100:
+                        await asyncio.sleep(0)
+                        since_yield = 0
                 await fetch.aclose()
             self.diag.unset_flag(CONSUMER_FETCHING)
     except self.consumer_stopped_errors:
@@ -304,5 +253,30 @@ def install_overrides() -> None:
     Consumer.getmany = getmany_rewinding  # type: ignore[method-assign]  # the override is the point (module docstring)
     Consumer._new_offset = new_offset_no_hole  # type: ignore[method-assign]  # the override is the point (module docstring)
     Consumer._add_gap = add_gap_never_as_processed  # type: ignore[method-assign]  # the override is the point (module docstring)
+    Consumer.perform_seek = perform_seek_tracked  # type: ignore[method-assign]  # the override is the point (module docstring)
+    AIOKafkaConsumerThread.topic_partitions = topic_partitions_from_cluster  # type: ignore[method-assign]  # the override is the point (module docstring)
     ProducerBuffer.put = put_tracked  # type: ignore[method-assign]  # the upstream fix, with flush
     ProducerBuffer.flush = flush_until_empty  # type: ignore[method-assign]  # the override is the point (module docstring)
+
+
+def topic_partitions_from_cluster(self: AIOKafkaConsumerThread, topic: str) -> int | None:
+    """``AIOKafkaConsumerThread.topic_partitions`` from the cluster metadata (module docstring)."""
+    consumer = self._consumer
+    if consumer is None:
+        return None
+    partitions = consumer._client.cluster.partitions_for_topic(topic)
+    return len(partitions) if partitions else None
+
+
+def topic_partition_count(consumer: Any, topic: str) -> int | None:
+    """Partitions of ``topic`` per the consumer's cluster metadata (None: not known yet).
+
+    ``consumer`` is Faust's app consumer; see the module docstring for why not
+    ``consumer.topic_partitions(topic)``.
+    """
+    thread = getattr(consumer, "_thread", None)
+    client = getattr(getattr(thread, "_consumer", None), "_client", None)
+    if client is None:
+        return None
+    partitions = client.cluster.partitions_for_topic(topic)
+    return len(partitions) if partitions else None

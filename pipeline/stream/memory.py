@@ -71,6 +71,12 @@ class RecordingWriter:
     def discard(self) -> None:
         self.staged = []
 
+    def fresh(self) -> RecordingWriter:
+        """Another writer whose flushes land in the same ``flushed`` list."""
+        other = RecordingWriter(self.keys)
+        other.flushed = self.flushed
+        return other
+
     @property
     def pending(self) -> int:
         return len(self.staged)

@@ -12,12 +12,16 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.events_in = Counter("cg_events_in_total", "Messages consumed, by stage", ["stage"], registry=r)
+        self.rekeyed = Counter("cg_events_rekeyed_total", "Storefront events the ingest stage sent through the "
+                               "re-keying topic to the identity stage (not on their cookie's partition): "
+                               "the extra hop; cookie-keyed traffic takes it for none", registry=r)
         self.dead_lettered = Counter("cg_dead_lettered_total", "Messages sent to the dead-letter topic",
                                      ["stage", "reason"], registry=r)
         self.membership_changes = Counter("cg_membership_changes_total", "Group joins and leaves",
                                           ["change"], registry=r)
         self.evaluation_seconds = Histogram(
-            "cg_evaluation_seconds", "Time to fold and evaluate one message for one subject",
+            "cg_evaluation_seconds", "Time to fold and evaluate one message for one subject "
+            "(observed once per batch: the batch's mean)",
             buckets=(1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05), registry=r)
         self.batch_seconds = Histogram(
             "cg_batch_seconds", "Time to process one batch, by stage, lock wait and Redis included",
@@ -47,8 +51,10 @@ class Metrics:
                                      "profile table after Redis lost its data", registry=r)
         self.offset_gaps = Counter("cg_offset_gaps_total", "Offsets the consumer skipped without handing "
                                    "them to a stream (never committed as processed)", ["topic"], registry=r)
-        self.stalled = Gauge("cg_stalled", "1 while a stage's work has failed for longer than "
-                             "CG_STALL_AFTER_SECONDS (see /healthz for the error)", ["what"], registry=r)
+        self.stalled = Gauge("cg_stalled", "1 while a stage's work has failed, or a partition's committed "
+                             "offset has not moved with records after it (what=\"partition <topic>[<n>]\"), "
+                             "for longer than CG_STALL_AFTER_SECONDS (see /healthz for the reason)", ["what"],
+                             registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

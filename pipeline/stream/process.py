@@ -9,21 +9,32 @@ watchdog thread: a worker still alive ``stop_timeout`` seconds later logs why
 and exits with status 70. That is exactly as safe as a crash, which the
 pipeline is built to survive: no offset is committed before what it covers is
 written, so whatever the stop did not finish is redelivered.
+
+SIGUSR1 logs every thread's stack and every asyncio task's stack (the event
+loop's and the Kafka consumer thread's), without local variables, so a worker
+that sits still can be looked into without stopping it (:func:`dump_stacks`;
+mode's own SIGUSR1 printed local variables, settings included, to stderr).
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
+import itertools
 import logging
 import os
 import signal
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 
 import faust
 
 log = logging.getLogger(__name__)
 EXIT_STOP_TIMEOUT = 70
+_dumps = itertools.count(1)
 
 
 class RepeatFilter(logging.Filter):
@@ -78,6 +89,37 @@ class BoundedStopWorker(faust.Worker):
                                               name="stop-watchdog", daemon=True)
             self._watchdog.start()
         super()._schedule_shutdown(signum)
+
+    def _on_sigusr1(self) -> None:
+        dump_stacks()
+
+
+def dump_stacks() -> str:
+    """Log (and return) the stack of every thread and of every task of every event loop found."""
+    out = io.StringIO()
+    threads = {t.ident: t for t in threading.enumerate()}
+    loops: dict[int, tuple[str, asyncio.AbstractEventLoop]] = {}
+    try:
+        running = asyncio.get_running_loop()
+        loops[id(running)] = (threading.current_thread().name, running)
+    except RuntimeError:
+        pass
+    for ident, frame in sys._current_frames().items():  # noqa: SLF001 - the documented way to see every thread
+        thread = threads.get(ident)
+        name = thread.name if thread is not None else f"thread {ident}"
+        print(f"--- thread {name}", file=out)
+        out.write("".join(traceback.format_stack(frame)))
+        loop = getattr(getattr(thread, "service", None), "thread_loop", None)  # mode's service threads
+        if isinstance(loop, asyncio.AbstractEventLoop):
+            loops.setdefault(id(loop), (name, loop))
+    for name, loop in loops.values():
+        for task in sorted(asyncio.all_tasks(loop), key=lambda t: t.get_name()):
+            print(f"--- task {task.get_name()} (loop of {name}): {task.get_coro()!r}", file=out)
+            task.print_stack(file=out)
+    text = out.getvalue()
+    # the number in the message itself: RepeatFilter (keyed on the template) never drops a dump
+    log.warning(f"stack dump {next(_dumps)} (SIGUSR1):\n%s", text)
+    return text
 
 
 def _exit_after(seconds: float, signum: signal.Signals) -> None:

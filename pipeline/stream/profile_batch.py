@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -73,6 +73,7 @@ class _State:
     event: Any  # the latest message for the subject: its partition is the table's
     dirty: bool = False
     delete: bool = False
+    details: dict[str, str] = field(default_factory=dict)  # the customer details as loaded
 
 
 class ProfileBatch:
@@ -85,15 +86,16 @@ class ProfileBatch:
         self.states: dict[str, _State] = {}
         self.outgoing: list[tuple[str, Outgoing]] = []
         self.forwarded: list[tuple[str, bytes]] = []  # (subject, raw event) for another partition
+        self.messages = 0  # handled since the last commit
+        self.evaluating = 0.0  # seconds spent folding and evaluating them
+        self.joined = self.left = 0  # memberships gained and lost by them
 
     async def handle(self, subject: str, message: ProfileMessage, event: Any) -> None:
         """Fold one message into the subject's profile; stage its Redis writes."""
-        ctx = self.ctx
-        ctx.metrics.events_in.labels("profiles").inc()
+        self.messages += 1
         state = self.states.get(subject) or self._load(subject, event)
         state.event = event
         started = time.perf_counter()
-        details_before = details_of(state.profile)
         try:
             result = self._run(state, subject, message)
         except Exception as exc:
@@ -101,10 +103,8 @@ class ProfileBatch:
             raw = message if isinstance(message, bytes) else event.value
             await self.effects.dead_letter(event, raw, EventRejected(f"processing failed: {exc!r}"), self.stage)
             return
-        ctx.metrics.evaluation_seconds.observe(time.perf_counter() - started)
+        self.evaluating += time.perf_counter() - started
         self._apply(state, subject, result)
-        ctx.writer.stage_commands(details_commands(
-            ctx.keys, subject, details_before, details_of(state.profile), result.delete))
         self.states[subject] = state
         self.outgoing += result.outgoing
 
@@ -116,7 +116,7 @@ class ProfileBatch:
         stored = self.ctx.profiles.load(subject, event)
         if stored is None:
             return _State(None, None, event)
-        return _State(stored[0], stored[1], event)
+        return _State(stored[0], stored[1], event, details=details_of(stored[0]))
 
     def _run(self, state: _State, subject: str, message: ProfileMessage) -> Result:
         processor, now = self.processor, self.now
@@ -132,12 +132,10 @@ class ProfileBatch:
         return processor.on_event(state.profile, state.next_check, subject, message, now)
 
     def _apply(self, state: _State, subject: str, result: Result) -> None:
-        self.ctx.writer.stage(subject, result.change)
-        m = self.ctx.metrics.membership_changes
-        if result.joined:
-            m.labels("joined").inc(len(result.joined))
-        if result.left or result.dropped:
-            m.labels("left").inc(len(result.left) + len(result.dropped))
+        if result.changes_membership or result.delete:  # else Redis has nothing to show
+            self.ctx.writer.stage(subject, result.change)
+        self.joined += len(result.joined)
+        self.left += len(result.left) + len(result.dropped)
         if result.delete:
             state.profile, state.next_check, state.dirty, state.delete = None, None, True, True
         elif result.store:
@@ -147,6 +145,11 @@ class ProfileBatch:
     async def commit(self) -> None:
         """Redis, then messages on, then the table: see the module docstring."""
         ctx = self.ctx
+        for subject, state in self.states.items():
+            # Customer details (names, consents...) once per subject and batch: what changed since the load.
+            if state.dirty and subject.startswith("c:"):
+                ctx.writer.stage_commands(details_commands(
+                    ctx.keys, subject, state.details, details_of(state.profile), state.delete))
         await self.effects.flush_redis()
         to_subjects = [(key, envelope.encode(m)) for key, m in self.outgoing if not isinstance(m, Forget)]
         to_subjects += [(subject, envelope.encode_event(raw)) for subject, raw in self.forwarded]
@@ -164,4 +167,14 @@ class ProfileBatch:
                 ctx.profiles.save(subject, state.profile, state.next_check, state.event)
                 ctx.schedule.set(subject, state.next_check)
         ctx.metrics.scheduled.set(len(ctx.schedule))
+        if self.messages:
+            # Once per batch, not per message: a metric update costs about what folding
+            # an event does. The histogram gets the batch's mean per message.
+            ctx.metrics.events_in.labels("profiles").inc(self.messages)
+            ctx.metrics.evaluation_seconds.observe(self.evaluating / self.messages)
+        if self.joined:
+            ctx.metrics.membership_changes.labels("joined").inc(self.joined)
+        if self.left:
+            ctx.metrics.membership_changes.labels("left").inc(self.left)
         self.states, self.outgoing, self.forwarded = {}, [], []
+        self.messages, self.evaluating, self.joined, self.left = 0, 0.0, 0, 0

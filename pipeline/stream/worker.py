@@ -37,20 +37,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import faust
-from redis.asyncio import Redis
 
 from pipeline.definitions.topic import ensure_definitions_topic
 from pipeline.definitions.watcher import DefinitionsWatcher
 from pipeline.profile import ProfilePolicy
 from pipeline.registry import GroupRegistry
 from pipeline.settings import Settings
-from pipeline.store.connection import connect
+from pipeline.store.connection import AsyncRedis, connect
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import MembershipWriter
 from pipeline.stream import faust_compat
 from pipeline.stream.context import StageContext
 from pipeline.stream.effects import Effects
-from pipeline.stream.faust_compat import install_overrides
+from pipeline.stream.faust_compat import install_overrides, topic_partition_count
 from pipeline.stream.health import Health
 from pipeline.stream.ingest import Ingest
 from pipeline.stream.maintenance import Maintenance
@@ -58,6 +57,8 @@ from pipeline.stream.metrics import Metrics
 from pipeline.stream.partitioning import SubjectPartitioner
 from pipeline.stream.process import BoundedStopWorker
 from pipeline.stream.profiles import ProfileStage
+from pipeline.stream.progress import PartitionProgress
+from pipeline.stream.rewind import commit_base
 from pipeline.stream.schedule import RecheckSchedule
 from pipeline.stream.sinks import FaustSinks
 from pipeline.stream.state import FaustTable, ProfileStore
@@ -84,8 +85,9 @@ class Worker:
         self.policy = ProfilePolicy.from_settings(settings)
         self.metrics = Metrics()
         self.health = Health(self.metrics.stalled, settings.stall_after_seconds)
+        self.progress = PartitionProgress(self.health)
         self.keys = KeySpace(settings.redis_prefix)
-        self.redis: Redis = connect(settings.redis_url)
+        self.redis: AsyncRedis = connect(settings.redis_url)
         self.schedule = RecheckSchedule()
         partitions = settings.topic_partitions
         datadir = settings.data_dir / self.app_id
@@ -99,9 +101,9 @@ class Worker:
             topic_replication_factor=settings.topic_replication,
             table_standby_replicas=0,
             web_enabled=web_enabled,
-            web_host=settings.web_host,
             web_port=settings.web_port,
             web_bind=settings.web_host,
+            canonical_url=settings.advertised_url,  # what the others route to (not the bind address)
             # Faust's own views would serve table contents (whole profiles), the
             # cluster layout and internals to anyone: off. table_route does not
             # need them (it asks the assignor in-process and forwards the
@@ -166,8 +168,19 @@ class Worker:
     def rebalancing(self) -> bool:
         return bool(self.app.rebalancing)
 
+    def peers(self) -> dict[str, list[int]]:
+        """The group's other workers (their advertised URLs, from Faust's assignor) and the
+        profile partitions each owns."""
+        own = self.settings.advertised_url
+        found: dict[str, list[int]] = {}
+        for url, topics in self.app.router.table_metadata(self.profiles_table.name).items():
+            address = str(url).rstrip("/")
+            if address != own:
+                found[address] = sorted({p for partitions in topics.values() for p in partitions})
+        return found
+
     def partitions_of(self, topic: str) -> int | None:
-        return self.app.consumer.topic_partitions(topic)
+        return topic_partition_count(self.app.consumer, topic)
 
     def ready(self) -> bool:
         """Definitions read and no rebalance under way: the admin API's reads are trustworthy."""
@@ -228,6 +241,7 @@ class Worker:
 
     async def _measure_lag(self) -> None:
         consumer = self.app.consumer
+        self._observe_progress(consumer)
         for tp in consumer.assignment():
             try:
                 read = consumer._read_offset.get(tp)  # type: ignore[attr-defined]  # noqa: SLF001 - metrics only
@@ -236,6 +250,19 @@ class Worker:
                 continue
             if high is not None:
                 self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - ((read or -1) + 1)))
+
+    def _observe_progress(self, consumer: faust.types.ConsumerT) -> None:
+        """Partitions with records waiting whose commit does not move: a stall (pipeline.stream.progress)."""
+        positions: dict[tuple[str, int], tuple[int | None, int | None]] = {}
+        for tp in consumer.assignment():
+            if not self.app.topics.acks_enabled_for(tp.topic):
+                continue  # changelogs: nothing is committed on them
+            try:
+                end = consumer.highwater(tp)
+            except Exception:  # noqa: BLE001 - a health check must never stop the worker
+                end = None
+            positions[(tp.topic, tp.partition)] = (commit_base(consumer, tp), end)
+        self.progress.observe(positions, rebalancing=bool(self.app.rebalancing))
 
     async def _metrics_page(self, web: faust.web.View) -> faust.web.Response:
         from prometheus_client import CONTENT_TYPE_LATEST

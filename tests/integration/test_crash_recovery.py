@@ -7,6 +7,7 @@ separate process so the kill is a real one.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import shutil
@@ -135,6 +136,8 @@ async def test_sigkilled_worker_converges_to_exact_membership(
         state = await eventually(lambda: _state(view, subjects), lambda s: s == expected, timeout=180)
         if state != expected:
             metrics = _metrics(port)
+            worker.send_signal(signal.SIGUSR1)  # every task's stack into the log: stalled where?
+            await asyncio.sleep(2)
     finally:
         worker.terminate()
         try:

@@ -76,7 +76,18 @@ async def test_the_override_returns_only_when_every_message_was_sent(
     assert await _in_kafka(settings, topic) == MESSAGES  # acknowledged, with no other flush
 
 
-def test_the_worker_installs_the_override() -> None:
-    faust_compat.install_overrides()
+def test_the_worker_installs_the_override(settings: Settings) -> None:
+    from faust.transport.consumer import Consumer
+
+    from pipeline.stream import rewind
+    from pipeline.stream.worker import Worker
+
+    Worker(settings, web_enabled=False)  # installs them, as every worker process does
     assert faust_compat.ProducerBuffer.flush is faust_compat.flush_until_empty
     assert faust_compat.ProducerBuffer.put is faust_compat.put_tracked
+    assert Consumer.getmany is rewind.getmany_rewinding
+    assert Consumer.perform_seek is rewind.perform_seek_tracked
+    assert Consumer._new_offset is rewind.new_offset_no_hole  # noqa: SLF001
+    assert Consumer._add_gap is rewind.add_gap_never_as_processed  # noqa: SLF001
+    assert Consumer._drain_messages is faust_compat.drain_in_order  # noqa: SLF001
+    assert faust_compat.AIOKafkaConsumerThread.topic_partitions is faust_compat.topic_partitions_from_cluster

@@ -18,6 +18,9 @@ from pipeline.settings import Settings
 from .harness import Clock, View, ago, apply, dead_letters, eventually, prepare, produce, running_worker
 from .harness import produce as _produce
 
+# every test here runs against the single Redis and against the Redis Cluster (conftest.py)
+pytestmark = pytest.mark.redis_cluster
+
 RULES = Path(__file__).parents[2] / "rules_config"
 _ids = itertools.count()
 
@@ -247,6 +250,8 @@ async def test_reconcile_rebuilds_redis_and_repairs_drift(
         await eventually(lambda: view.members("12"), lambda m: m == ({"c1"}, {f"ck{i}" for i in range(1, 6)}))
         # and the hand-over finished: the cookie mirrors its customer (else reconcile races the pipeline)
         await eventually(lambda: view.groups_of("v:ck0"), lambda g: g == {"11", "12", "20"})
+        # on a cluster the cookie's link lives on another node, written by its own pipeline: wait for it too
+        assert await eventually(lambda: redis.get(view.keys.link("v:ck0")), lambda v: v == "c:c1") == "c:c1"
         bookkeeping = (":reconcile:", ":h:")  # reconcile reports, the per-partition sentinels
         before = {key: await redis.type(key) for key in [k async for k in redis.scan_iter(f"{settings.redis_prefix}:*")
                                                          if not any(b in k for b in bookkeeping)]}

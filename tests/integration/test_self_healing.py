@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from faults.state import diff, snapshot
@@ -34,6 +35,7 @@ def _events(clock: Clock) -> list[dict[str, Any]]:
     return events
 
 
+@pytest.mark.redis_cluster
 async def test_redis_losing_its_data_is_repaired_exactly(settings: Settings, redis: Redis) -> None:
     settings = settings.model_copy(update={"redis_check_seconds": 0.5})
     clock = Clock()

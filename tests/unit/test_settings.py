@@ -109,3 +109,24 @@ def test_get_settings_reads_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert get_settings() is first
     get_settings.cache_clear()
     assert get_settings().app_id == "changed"
+
+
+def test_settings_survive_the_trip_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """as_env hands settings to another process (worker, exporter): it must read them back as they were."""
+    original = Settings(gc_thresholds=(1234, 5, 6), uvloop=False, profile_cache_size=7, app_id="trip")
+    for name in list(os.environ):
+        if name.startswith("CG_"):
+            monkeypatch.delenv(name)
+    for name, value in original.as_env().items():
+        monkeypatch.setenv(name, value)
+    assert Settings() == original
+
+
+def test_the_advertised_url_is_the_bind_address_unless_that_binds_everything() -> None:
+    import socket
+
+    assert Settings(web_host="127.0.0.1", web_port=7000).advertised_url == "http://127.0.0.1:7000"
+    assert Settings(web_host="0.0.0.0", web_port=7000).advertised_url == f"http://{socket.gethostname()}:7000"
+    assert Settings(web_host="::1", web_port=7000).advertised_url == "http://[::1]:7000"
+    told = Settings(web_host="0.0.0.0", web_advertised_url="http://worker-2.workers:6066/")
+    assert told.advertised_url == "http://worker-2.workers:6066"

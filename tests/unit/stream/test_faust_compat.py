@@ -6,34 +6,36 @@ import asyncio
 from collections import defaultdict
 from types import SimpleNamespace
 
+import pytest
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from pipeline.stream import faust_compat
+from pipeline.stream import faust_compat, rewind
 
 
 async def test_a_gap_is_reported_never_recorded_as_processed() -> None:
-    consumer = SimpleNamespace(_gap=defaultdict(IntervalTree), _committed_offset=defaultdict(lambda: None))
+    consumer = SimpleNamespace(_gap=defaultdict(IntervalTree), _committed_offset=defaultdict(lambda: None),
+                               _read_offset=defaultdict(lambda: None))
     # (the next getmany seeks back to it: see test_a_gap_seen_by_faust_is_read_again)
     seen: list[tuple[str, int, int, int]] = []
-    faust_compat.gap_listeners.append(lambda *gap: seen.append(gap))
+    rewind.gap_listeners.append(lambda *gap: seen.append(gap))
     try:
         tp = TP("cg.events", 3)
-        await faust_compat.add_gap_never_as_processed(consumer, tp, 7075, 12427)  # type: ignore[arg-type]
+        await rewind.add_gap_never_as_processed(consumer, tp, 7075, 12427)  # type: ignore[arg-type]
         assert seen == [("cg.events", 3, 7075, 12427)]
         assert not consumer._gap  # nothing Faust's _new_offset would commit through  # noqa: SLF001
         # what upstream does with the same call: the skipped offsets become committable
-        await faust_compat.UPSTREAM_ADD_GAP(consumer, tp, 7075, 12427)  # type: ignore[arg-type]
+        await rewind.UPSTREAM_ADD_GAP(consumer, tp, 7075, 12427)  # type: ignore[arg-type]
         assert consumer._gap[tp]  # noqa: SLF001
     finally:
-        faust_compat.gap_listeners.clear()
+        rewind.gap_listeners.clear()
 
 
 async def test_a_gap_found_real_by_the_rewind_is_recorded_as_upstream_does() -> None:
     tp = TP("cg.events", 1)
     consumer = SimpleNamespace(_gap=defaultdict(IntervalTree), _committed_offset=defaultdict(lambda: None),
-                               _cg_real_gaps={(tp, 10)})
-    await faust_compat.add_gap_never_as_processed(consumer, tp, 10, 20)  # type: ignore[arg-type]
+                               _read_offset=defaultdict(lambda: None), _cg_real_gaps={(tp, 10)})
+    await rewind.add_gap_never_as_processed(consumer, tp, 10, 20)  # type: ignore[arg-type]
     assert consumer._gap[tp] and not consumer._cg_real_gaps  # noqa: SLF001
 
 
@@ -50,7 +52,7 @@ class _Consumer:
         self._read_offset = dict(read)
         self.log_start = log_start
         self.fetch = fetch
-        self.app = SimpleNamespace(topics=_Topics())
+        self.app = SimpleNamespace(topics=_Topics(), rebalancing=False)
         self.seeks: list[tuple[TP, int]] = []
         self._committed_offset: dict[TP, int | None] = {}
 
@@ -60,9 +62,10 @@ class _Consumer:
     async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
         return dict.fromkeys(tps, self.log_start)
 
-    async def seek(self, tp: TP, offset: int) -> None:
-        self.seeks.append((tp, offset))
-        self._read_offset[tp] = offset
+    async def seek_wait(self, offsets: dict[TP, int]) -> None:
+        for tp, offset in offsets.items():
+            self.seeks.append((tp, offset))
+            self._read_offset[tp] = offset
 
 
 async def _rewinding(consumer: _Consumer) -> list[tuple[TP, int]]:
@@ -71,15 +74,15 @@ async def _rewinding(consumer: _Consumer) -> list[tuple[TP, int]]:
         for tp, offset in self.fetch:
             yield tp, SimpleNamespace(offset=offset)
 
-    original = faust_compat.UPSTREAM_GETMANY
-    faust_compat.UPSTREAM_GETMANY = upstream  # type: ignore[assignment]
+    original = rewind.UPSTREAM_GETMANY
+    rewind.UPSTREAM_GETMANY = upstream  # type: ignore[assignment]
     received = []
     try:
-        async for tp, message in faust_compat.getmany_rewinding(consumer, 1.0):  # type: ignore[arg-type]
+        async for tp, message in rewind.getmany_rewinding(consumer, 1.0):  # type: ignore[arg-type]
             received.append((tp, message.offset))
             consumer._read_offset[tp] = message.offset  # noqa: SLF001 - as _drain_messages does
     finally:
-        faust_compat.UPSTREAM_GETMANY = original
+        rewind.UPSTREAM_GETMANY = original
     return received
 
 
@@ -115,7 +118,7 @@ async def test_a_gap_seen_by_faust_is_read_again_by_the_next_fetch() -> None:
     a = TP("cg.events", 0)
     consumer = _Consumer({a: 1809}, [])
     consumer.assignment = lambda: {a}  # type: ignore[attr-defined]
-    await faust_compat.add_gap_never_as_processed(consumer, a, 1451, 1810)  # type: ignore[arg-type]
+    await rewind.add_gap_never_as_processed(consumer, a, 1451, 1810)  # type: ignore[arg-type]
     consumer.fetch = [(a, 1451), (a, 1452)]
     assert await _rewinding(consumer) == [(a, 1451), (a, 1452)]
     assert consumer.seeks == [(a, 1451)]
@@ -126,12 +129,15 @@ def test_install_overrides_replaces_the_methods() -> None:
     from faust.transport.producer import ProducerBuffer
 
     faust_compat.install_overrides()
-    assert Consumer._add_gap is faust_compat.add_gap_never_as_processed  # noqa: SLF001
+    assert Consumer._add_gap is rewind.add_gap_never_as_processed  # noqa: SLF001
     assert Consumer._drain_messages is faust_compat.drain_in_order  # noqa: SLF001
-    assert Consumer.getmany is faust_compat.getmany_rewinding
-    assert Consumer._new_offset is faust_compat.new_offset_no_hole  # noqa: SLF001
+    assert Consumer.getmany is rewind.getmany_rewinding
+    assert Consumer._new_offset is rewind.new_offset_no_hole  # noqa: SLF001
     assert ProducerBuffer.flush is faust_compat.flush_until_empty
     assert ProducerBuffer.put is faust_compat.put_tracked
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    assert AIOKafkaConsumerThread.topic_partitions is faust_compat.topic_partitions_from_cluster
 
 
 def test_no_commit_past_an_offset_that_was_never_acknowledged() -> None:
@@ -143,18 +149,18 @@ def test_no_commit_past_an_offset_that_was_never_acknowledged() -> None:
 
     # upstream commits 103 here, past message 100 (its callback was abandoned, it was never acked)
     holed = consumer([101, 102], 100)
-    assert faust_compat.new_offset_no_hole(holed, a) is None  # type: ignore[arg-type]
+    assert rewind.new_offset_no_hole(holed, a) is None  # type: ignore[arg-type]
     assert a in holed._cg_holes  # noqa: SLF001 - getmany reads offset 100 again after HOLE_SECONDS
-    assert faust_compat.new_offset_no_hole(consumer([100, 101, 102, 105], 100), a) == 103  # type: ignore[arg-type]
+    assert rewind.new_offset_no_hole(consumer([100, 101, 102, 105], 100), a) == 103  # type: ignore[arg-type]
     # nothing committed yet: the run must start at the log start, asked of the broker by getmany
     fresh = consumer([7, 8], None)
-    assert faust_compat.new_offset_no_hole(fresh, a) is None  # type: ignore[arg-type]  # start not known yet
+    assert rewind.new_offset_no_hole(fresh, a) is None  # type: ignore[arg-type]  # start not known yet
     fresh._cg_log_start = {a: 0}  # noqa: SLF001
-    assert faust_compat.new_offset_no_hole(fresh, a) is None  # type: ignore[arg-type]  # upstream: 9, past 0-6
+    assert rewind.new_offset_no_hole(fresh, a) is None  # type: ignore[arg-type]  # upstream: 9, past 0-6
     assert fresh._cg_holes[a][0] == 0  # noqa: SLF001 - read again from the log start
     started = consumer([7, 8], None)
     started._cg_log_start = {a: 7}  # noqa: SLF001 - retention removed 0-6
-    assert faust_compat.new_offset_no_hole(started, a) == 9  # type: ignore[arg-type]
+    assert rewind.new_offset_no_hole(started, a) == 9  # type: ignore[arg-type]
 
 
 class _Draining:
@@ -196,10 +202,11 @@ async def _drain(consumer: _Draining) -> None:
 
 
 async def test_drain_hands_on_in_order_and_notes_gaps() -> None:
-    consumer = _Draining([5, 6, 9])
+    consumer = _Draining([5, 6, 9, 10])
     await _drain(consumer)
-    assert consumer.handed == [5, 6, 9] and consumer.gaps == [(7, 9)]
-    assert consumer._read_offset[consumer.tp] == 9  # noqa: SLF001
+    # upstream hands 9 and 10 on past the gap; here the next fetch reads 7 first
+    assert consumer.handed == [5, 6] and consumer.gaps == [(7, 9)]
+    assert consumer._read_offset[consumer.tp] == 6  # noqa: SLF001
 
 
 async def test_drain_stops_the_fetch_when_a_rebalance_suspends_the_flow() -> None:
@@ -221,3 +228,131 @@ async def test_drain_skips_what_a_seek_put_behind_it() -> None:
     consumer._read_offset[consumer.tp] = 5  # noqa: SLF001 - a seek: 5 is the next to read
     await _drain(consumer)
     assert consumer.handed == [5, 6]
+
+
+async def test_a_hole_in_a_partition_no_longer_owned_is_dropped_without_a_seek() -> None:
+    """After a rebalance took the partition away, its new owner reads the offset: no seek, no warning here."""
+    a, b = TP("cg.events", 0), TP("cg.events", 1)
+    consumer = _Consumer({b: 5}, [(b, 6)])  # only b is assigned now
+    consumer._cg_holes = {a: (100, 0.0), b: (5, 0.0)}  # type: ignore[attr-defined]  # noqa: SLF001 - both long due
+    consumer._committed_offset = {a: 100, b: 5}  # noqa: SLF001
+    await _rewinding(consumer)
+    assert consumer._cg_holes == {}  # type: ignore[attr-defined]  # noqa: SLF001
+    assert (b, 5) in consumer.seeks  # the owned partition's hole is read again
+    assert all(tp == b for tp, _ in consumer.seeks)  # the revoked one is not sought
+
+
+class _TopicsWithChangelog:
+    @staticmethod
+    def acks_enabled_for(topic: str) -> bool:
+        return not topic.endswith("-changelog")
+
+
+async def _perform_seek(consumer: _Consumer, committed: dict[TP, int]) -> None:
+    """Faust's recovery seek (every partition to its committed offset) through the override."""
+    async def upstream(self: _Consumer) -> None:
+        self._read_offset.update(committed)  # as Consumer.perform_seek does
+        self._committed_offset.update(committed)
+
+    original = rewind.UPSTREAM_PERFORM_SEEK
+    rewind.UPSTREAM_PERFORM_SEEK = upstream  # type: ignore[assignment]
+    try:
+        await rewind.perform_seek_tracked(consumer)  # type: ignore[arg-type]
+    finally:
+        rewind.UPSTREAM_PERFORM_SEEK = original
+
+
+async def test_nothing_of_an_acked_topic_is_handed_on_while_the_app_rebalances() -> None:
+    """Faust's recovery clears the stream queues after it sought: what reached them is dropped unacked."""
+    a, changelog = TP("cg.events", 6), TP("cg-profiles-changelog", 6)
+    consumer = _Consumer({a: 1885}, [(a, 1885), (changelog, 40), (a, 1886)])
+    consumer.app = SimpleNamespace(topics=_TopicsWithChangelog(), rebalancing=True)
+    assert await _rewinding(consumer) == [(changelog, 40)]  # table recovery goes on
+    await _perform_seek(consumer, {a: 1885})
+    consumer.fetch = [(a, 1885), (a, 1886)]  # fetched between the seek and the end of the rebalance
+    assert await _rewinding(consumer) == [] and consumer.seeks == []
+    consumer.app.rebalancing = False
+    consumer.fetch = []  # the last records of the partition: no later one shows the jump
+    assert await _rewinding(consumer) == [] and consumer.seeks == [(a, 1885)]
+    consumer.fetch = [(a, 1885), (a, 1886)]
+    assert await _rewinding(consumer) == [(a, 1885), (a, 1886)]
+
+
+async def test_recovery_seek_supersedes_a_pending_re_read_and_its_offset_is_due_next() -> None:
+    a = TP("cg.events", 6)
+    consumer = _Consumer({a: 1885}, [])
+    consumer._cg_tracked = {a: (1885, 1886)}  # type: ignore[attr-defined]  # noqa: SLF001 - 1885 handed on...
+    await rewind.add_gap_never_as_processed(consumer, a, 1887, 1890)  # type: ignore[arg-type]
+    await _perform_seek(consumer, {a: 1885})  # ...but dropped from the queues: committed is 1885
+    consumer.fetch = [(a, 1885), (a, 1886)]
+    assert await _rewinding(consumer) == [(a, 1885), (a, 1886)]
+    assert consumer.seeks == []  # not forward to 1887, past 1885 and 1886
+    consumer.fetch = [(a, 1888)]
+    assert await _rewinding(consumer) == [] and consumer.seeks == [(a, 1887)]
+
+
+async def test_a_gap_after_a_seek_is_read_again_from_the_offset_sought() -> None:
+    """After a seek the read offset is the next to read: a drain that sees 1887 after it misses 1885 too."""
+    a = TP("cg.events", 6)
+    consumer = _Consumer({}, [])
+    consumer.assignment = lambda: {a}  # type: ignore[method-assign]
+    await _perform_seek(consumer, {a: 1885})
+    await rewind.add_gap_never_as_processed(consumer, a, 1886, 1887)  # type: ignore[arg-type]
+    consumer.fetch = [(a, 1885)]
+    assert await _rewinding(consumer) == [(a, 1885)] and consumer.seeks == [(a, 1885)]
+
+
+def _acking(acked: list[int], committed: int | None, log_start: int = 0) -> SimpleNamespace:
+    a = TP("cg.events", 6)
+    return SimpleNamespace(_acked={a: list(acked)}, _acked_index=defaultdict(set, {a: set(acked)}),
+                           _gap=defaultdict(IntervalTree), _committed_offset=defaultdict(lambda: None, {a: committed}),
+                           _cg_log_start={a: log_start})
+
+
+def test_a_hole_is_noted_at_the_current_commit_base_never_kept_from_another() -> None:
+    a = TP("cg.events", 6)
+    consumer = _acking([1886, 1887], 1885)
+    consumer._cg_holes = {a: (0, 5.0)}  # noqa: SLF001 - noted before recovery knew the committed offset
+    assert rewind.new_offset_no_hole(consumer, a) is None  # type: ignore[arg-type]
+    base, since = consumer._cg_holes[a]  # noqa: SLF001
+    assert base == 1885 and since > 5.0
+    assert rewind.new_offset_no_hole(consumer, a) is None  # type: ignore[arg-type]
+    assert consumer._cg_holes[a] == (1885, since)  # noqa: SLF001 - the same hole: its time kept
+
+
+async def test_the_stalled_partition_is_read_again_from_its_committed_offset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16's stall: 1885 never acknowledged, 1886-1887 re-read and acknowledged, and a hole
+    left at the log start by the rebalance; the commit must not wait below 1885 for ever."""
+    now = [1000.0]
+    monkeypatch.setattr(rewind, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    a = TP("cg.events", 6)
+    consumer = _Consumer({a: 1887}, [])
+    consumer._committed_offset = defaultdict(lambda: None, {a: 1885})  # type: ignore[assignment]  # noqa: SLF001
+    consumer._acked = {a: [1886, 1887]}  # type: ignore[attr-defined]  # noqa: SLF001
+    consumer._acked_index = defaultdict(set, {a: {1886, 1887}})  # type: ignore[attr-defined]  # noqa: SLF001
+    consumer._gap = defaultdict(IntervalTree)  # type: ignore[attr-defined]  # noqa: SLF001
+    consumer._cg_log_start = {a: 0}  # type: ignore[attr-defined]  # noqa: SLF001
+    consumer._cg_holes = {a: (0, 990.0)}  # type: ignore[attr-defined]  # noqa: SLF001 - the stale one
+    assert rewind.new_offset_no_hole(consumer, a) is None  # type: ignore[arg-type]  # a commit tick
+    await _rewinding(consumer)
+    assert consumer.seeks == []  # the real hole is young: not yet
+    now[0] += rewind.HOLE_SECONDS
+    assert rewind.new_offset_no_hole(consumer, a) is None  # type: ignore[arg-type]  # commit ticks go on
+    consumer.fetch = [(a, 1885)]
+    assert await _rewinding(consumer) == [(a, 1885)] and consumer.seeks == [(a, 1885)]
+
+
+def test_a_table_check_reads_partition_counts_from_the_cluster_not_the_leaders_snapshot() -> None:
+    """On the group's leader aiokafka's snapshot held 0 for a changelog created just before the
+    assignment: Faust's table check then raised PartitionsMismatch on every write."""
+    changelog = "app-applied-definitions-changelog"
+    known = {"app.by-subject": set(range(12)), changelog: set(range(12))}
+    cluster = SimpleNamespace(partitions_for_topic=known.get)
+    consumer = SimpleNamespace(_client=SimpleNamespace(cluster=cluster), _coordinator=SimpleNamespace(
+        _metadata_snapshot={"app.by-subject": 12, changelog: 0}))
+    thread = SimpleNamespace(_consumer=consumer)
+    upstream = faust_compat.UPSTREAM_TOPIC_PARTITIONS
+    assert upstream(thread, changelog) == 0  # type: ignore[arg-type]  # upstream: the stale snapshot
+    assert faust_compat.topic_partitions_from_cluster(thread, changelog) == 12  # type: ignore[arg-type]
+    assert faust_compat.topic_partitions_from_cluster(thread, "app.unknown") is None  # type: ignore[arg-type]
+    assert faust_compat.topic_partitions_from_cluster(SimpleNamespace(_consumer=None), changelog) is None  # type: ignore[arg-type]
