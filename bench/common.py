@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pipeline.settings import Settings
 
@@ -144,3 +145,26 @@ def report_head(text: str, lines: int) -> str:
             kept = kept[i + 1:]
             break
     return "\n".join(kept[:lines])
+
+
+def profile_tables(profiler: Any, top: int = 30) -> tuple[str, str]:
+    """A finished ``cProfile.Profile`` as two text tables: top functions by own time, by cumulative time.
+
+    Shares of the profile's total own time; paths shortened to the repository or the package.
+    """
+    import pstats
+
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]  # pstats keeps its table untyped
+    total = sum(v[2] for v in stats.values()) or 1.0
+    repo = f"{Path(__file__).resolve().parents[1]}/"
+
+    def where(key: tuple[str, int, str]) -> str:
+        path, line, name = key
+        short = path.split(repo)[-1].split("site-packages/")[-1]
+        return f"{name}  {short}:{line}" if line else name
+
+    rows = [(where(k), v[1], v[2], v[3]) for k, v in stats.items()]
+    own = sorted(rows, key=lambda r: r[2], reverse=True)[:top]
+    cum = sorted(rows, key=lambda r: r[3], reverse=True)[:top]
+    return ("  own   calls      function\n" + "\n".join(f"{t / total:6.1%} {n:>10,}  {w}" for w, n, t, _ in own),
+            "  cum   calls      function\n" + "\n".join(f"{c / total:6.1%} {n:>10,}  {w}" for w, n, _, c in cum))

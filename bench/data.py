@@ -105,13 +105,22 @@ async def prefill(settings: Settings, traffic: Traffic) -> dict[str, Any]:
     return {"seconds": seconds, "rate": rate}
 
 
+Record = tuple[bytes | None, bytes, int]
+"""A Kafka record to send: (key, value, how many events the value holds)."""
+
+
+def batch_records(events: list[bytes], per_record: int = 20) -> list[Record]:
+    """Events as a storefront's collector sends them: up to ``per_record`` events of one cookie
+    (or customer) per record, a JSON array keyed like its events (``traffic.batched``, ``record_key``)."""
+    return [(key.encode() if key else None, bytes(memoryview(orjson.dumps(batch))), len(batch))
+            for key, batch in batched((orjson.loads(e) for e in events), max_per_record=per_record)]
+
+
 async def prefill_batched(settings: Settings, traffic: Traffic, per_record: int = 20) -> dict[str, Any]:
-    """The same events on a topic of its own, as a storefront's collector sends them: up to
-    ``per_record`` events of one cookie (or customer) per record, a JSON array (``traffic.batched``)."""
+    """The same events on a topic of its own, batched as :func:`batch_records` does."""
     await ensure_topics(settings.kafka_bootstrap, [settings.topic_events, settings.topic_dead_letter],
                         partitions=settings.topic_partitions, replication=settings.topic_replication)
-    records = [(key.encode() if key else None, bytes(memoryview(orjson.dumps(batch))))
-               for key, batch in batched((orjson.loads(e) for e in traffic.events), max_per_record=per_record)]
+    records = batch_records(traffic.events, per_record)
     say(f"producing {len(traffic.events):,} events in {len(records):,} batched records "
         f"({len(traffic.events) / len(records):.1f} events per record) to {settings.topic_events}")
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
@@ -121,7 +130,7 @@ async def prefill_batched(settings: Settings, traffic: Traffic, per_record: int 
     try:
         for start in range(0, len(records), 20_000):
             await asyncio.gather(*[await producer.send(settings.topic_events, value, key=key)
-                                   for key, value in records[start:start + 20_000]])
+                                   for key, value, _ in records[start:start + 20_000]])
     finally:
         await producer.stop()
     seconds = time.perf_counter() - started

@@ -12,6 +12,14 @@ the probe is handed to the producer (so the producer's linger counts) and
 stops when Redis announces the SADD to ``<prefix>:s:{v:lat-<n>}`` through a
 keyspace notification (``notify-keyspace-events`` gets ``K`` and ``s`` for
 the run, and its old value back afterwards).
+
+The batched variant (``batched=True``) runs the same against the batched step's
+worker: the background goes as batched records (:func:`bench.data.batch_records`,
+up to 20 events of one cookie per record, keyed like them) at a rate in
+*events* per second, and each probe is a record of its own holding a one-event
+JSON array (a collector flushing a fresh cookie's only event), cookie
+``latb-<n>`` so that no probe's SADD finds its member already there (Redis
+announces only an SADD that adds).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from bench.common import percentile, say
-from bench.data import cookie_key
+from bench.data import Record, cookie_key
 from bench.worker_process import WorkerProcess
 from pipeline.settings import Settings
 
@@ -47,6 +55,14 @@ class LatencyResult:
     max: float
     method: str = "keyspace notifications"
     batches: dict[str, BatchStats] = field(default_factory=dict)
+    records_sent: int = 0  # Kafka records, probes included
+    events_sent: int = 0
+    batched: bool = False  # background as batched records, each probe a one-event array of its own
+    samples: list[tuple[float, float]] = field(default_factory=list)  # (sent, seconds after the warm-up; latency)
+
+    @property
+    def events_per_record(self) -> float:
+        return self.events_sent / self.records_sent if self.records_sent else 1.0
 
     @property
     def lost(self) -> int:
@@ -81,17 +97,25 @@ def batch_stats(before: dict, after: dict) -> dict[str, BatchStats]:
                               delta("cg_batch_seconds_sum", stage)) for stage in stages}
 
 
-def probe_event(run_id: str, n: int) -> bytes:
+def probe_event(run_id: str, n: int, cookie: str = "lat") -> bytes:
     return orjson.dumps({
-        "type": "view", "event_id": f"{run_id}-lat-{n}", "occurred_at": datetime.now(UTC).isoformat(),
-        "visitor_id": f"lat-{n}",
+        "type": "view", "event_id": f"{run_id}-{cookie}-{n}", "occurred_at": datetime.now(UTC).isoformat(),
+        "visitor_id": f"{cookie}-{n}",
         "product": {"product_id": "KD-55X", "brand": "Sony", "category": "TV", "price": "899.00"}})
 
 
-async def run(settings: Settings, run_id: str, background: list[bytes], rate: float, duration: float,
-              probes_per_second: float = 20.0, worker: WorkerProcess | None = None) -> LatencyResult:
-    say(f"step 3/7 latency: probes at {probes_per_second:.0f}/s inside {rate:,.0f} events/s for "
-        f"{duration:.0f}s (after {WARMUP_SECONDS:.0f}s warm-up), measured at Redis")
+def single_records(values: list[bytes]) -> list[Record]:
+    """One event per record, keyed by its cookie: the throughput step's topic."""
+    return [(cookie_key(value), value, 1) for value in values]
+
+
+async def run(settings: Settings, run_id: str, background: list[Record], rate: float, duration: float,
+              probes_per_second: float = 20.0, worker: WorkerProcess | None = None,
+              batched: bool = False) -> LatencyResult:
+    """``rate`` is in events per second, whatever the records hold."""
+    cookie = "latb" if batched else "lat"
+    say(f"step 3/7 latency{' (batched records)' if batched else ''}: probes at {probes_per_second:.0f}/s inside "
+        f"{rate:,.0f} events/s for {duration:.0f}s (after {WARMUP_SECONDS:.0f}s warm-up), measured at Redis")
     redis = Redis.from_url(settings.redis_url)
     db = redis.connection_pool.connection_kwargs.get("db", 0)
     original = (await redis.config_get("notify-keyspace-events")).get("notify-keyspace-events", "")
@@ -99,7 +123,7 @@ async def run(settings: Settings, run_id: str, background: list[bytes], rate: fl
     flags = "".join(sorted(set(original) | {"K", "s"}))
     sent_at: dict[int, float] = {}
     seen_at: dict[int, float] = {}
-    prefix = f"__keyspace@{db}__:{settings.redis_prefix}:s:{{v:lat-"
+    prefix = f"__keyspace@{db}__:{settings.redis_prefix}:s:{{v:{cookie}-"
     pubsub = redis.pubsub()
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
     listener: asyncio.Task[None] | None = None
@@ -121,26 +145,30 @@ async def run(settings: Settings, run_id: str, background: list[bytes], rate: fl
         scraped = _scrape(worker)
         started = time.perf_counter()
         end = started + WARMUP_SECONDS + duration
-        sent = probes = 0
+        sent = records = probes = 0
         next_probe = started + WARMUP_SECONDS
-        stream = iter([(cookie_key(value), value) for value in background])
+        stream = iter(background)
         exhausted = False
         while (now := time.perf_counter()) < end:
             due = int((now - started) * rate)
             while sent < due and not exhausted:
                 if now >= next_probe:
-                    value = probe_event(run_id, probes)
+                    value = probe_event(run_id, probes, cookie)
+                    if batched:
+                        value = b"[" + value + b"]"
                     sent_at[probes] = time.perf_counter()
-                    await producer.send(settings.topic_events, value, key=f"lat-{probes}".encode())
+                    await producer.send(settings.topic_events, value, key=f"{cookie}-{probes}".encode())
                     probes += 1
                     next_probe += 1 / probes_per_second
+                    sent += 1
                 else:
-                    keyed = next(stream, None)
-                    if keyed is None:
+                    record = next(stream, None)
+                    if record is None:
                         exhausted = True
                         break
-                    await producer.send(settings.topic_events, keyed[1], key=keyed[0])
-                sent += 1
+                    await producer.send(settings.topic_events, record[1], key=record[0])
+                    sent += record[2]
+                records += 1
             await asyncio.sleep(TICK)
         await producer.flush()
         sent_seconds = time.perf_counter() - started
@@ -161,10 +189,13 @@ async def run(settings: Settings, run_id: str, background: list[bytes], rate: fl
             await redis.config_set("notify-keyspace-events", original)
             await redis.aclose()
     latencies = sorted(seen_at[n] - sent_at[n] for n in seen_at if n in sent_at)
+    samples = [(sent_at[n] - started - WARMUP_SECONDS, seen_at[n] - sent_at[n]) for n in sorted(seen_at) if n in sent_at]
     result = LatencyResult(rate, sent / sent_seconds, duration, probes, len(latencies),
                            percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99),
-                           latencies[-1] if latencies else float("nan"), batches=batches)
-    say(f"  {result.seen}/{result.probes} probes seen; sent {result.rate_sent:,.0f} events/s; "
+                           latencies[-1] if latencies else float("nan"), batches=batches, records_sent=records,
+                           events_sent=sent, batched=batched, samples=samples)
+    say(f"  {result.seen}/{result.probes} probes seen; sent {result.rate_sent:,.0f} events/s "
+        f"({result.events_per_record:.1f} events per record); "
         f"p50 {result.p50 * 1e3:,.0f} ms, p95 {result.p95 * 1e3:,.0f} ms, p99 {result.p99 * 1e3:,.0f} ms, "
         f"max {result.max * 1e3:,.0f} ms; notify-keyspace-events restored to {original!r}")
     for stage, b in batches.items():

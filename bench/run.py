@@ -5,7 +5,11 @@ Steps (each in its own module; see their docstrings for the method):
 1. baseline      bench/baseline.py     bare aiokafka read + parse of the pre-filled topic; a parse-only Faust agent
 2. throughput    bench/throughput.py   one real worker process over the same topic, to the end
 3. latency       bench/latency.py      event → Redis at half the measured maximum, p50/p95/p99
-4. rule scaling  bench/evaluation.py   the profile stage's pure work with 10, 100, 1,000 groups
+   batched       (1, 2, 3 again)       the same events as batched records on a topic of their own: the parse-only
+                 bench/scaleout.py     Faust agent, two workers in one consumer group to the end, then one worker
+                                       to the end and latency at half its maximum
+4. rule scaling  bench/evaluation.py   the profile stage's pure work with 10, 100, 1,000, 10,000 groups
+                                       (alone: ``python -m bench --only rules``, no Kafka or Redis)
    + hot path    bench/evaluation.py   cProfile over that work; bench/worker_profile.py: pyinstrument over a worker
 5. back-fill     bench/backfill.py     a new group over 1M stored profiles (worker code, real Redis)
 6. export        bench/export.py       ``customer-groups export`` of the 1M-member group, lookups
@@ -34,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import backfill, baseline, data, evaluation, export, latency, machine, throughput, worker_profile
+from bench import backfill, baseline, data, evaluation, export, latency, machine, scaleout, throughput, worker_profile
 from bench.common import BenchEnv, say
 from bench.groups import synthetic_groups
 from bench.report import Report, fmt_seconds, render
@@ -56,14 +60,18 @@ class Config:
     backfill_profiles: int = MILLION
     lookups: int = 20_000
     pipeline_timeout: float = 1200.0
+    scaleout_timeout: float = 600.0
+    """Two workers are cut here: long enough for any useful speedup (one worker takes ~4 min), and an
+    upper bound on their rate when cut (see :mod:`bench.scaleout`)."""
     out: Path = REPO / "docs" / "benchmarks.md"
     quick: bool = False
+    only: str | None = None
 
     @classmethod
     def quick_run(cls, out: Path) -> Config:
         return cls(events=20_000, latency_seconds=15.0, template_events=10_000, rules_events=2_000,
-                   profile_events=3_000, worker_profile_events=2_000, backfill_profiles=20_000, lookups=2_000, pipeline_timeout=300.0,
-                   out=out, quick=True)
+                   profile_events=3_000, worker_profile_events=2_000, backfill_profiles=20_000, lookups=2_000,
+                   pipeline_timeout=300.0, scaleout_timeout=300.0, out=out, quick=True)
 
 
 def parse_args(argv: list[str] | None) -> tuple[Config, str]:
@@ -75,17 +83,22 @@ def parse_args(argv: list[str] | None) -> tuple[Config, str]:
     parser.add_argument("--rules-events", type=int, help="events per rule-scaling measurement (default 10,000)")
     parser.add_argument("--backfill-profiles", type=int, help="stored profiles to back-fill (default 1,000,000)")
     parser.add_argument("--pipeline-timeout", type=float, help="give up on the throughput run after this (1,200 s)")
+    parser.add_argument("--scaleout-timeout", type=float, help="give up on the two-worker run after this (600 s)")
     parser.add_argument("--out", type=Path, help="where to write the report (default docs/benchmarks.md)")
+    parser.add_argument("--only", choices=["rules"], help="one step alone: 'rules' is step 4's rule scaling "
+                        "(pure work, no Kafka or Redis), printed and written to var/bench/rules.json")
     args = parser.parse_args(argv)
     out = args.out or Config.out
     config = Config.quick_run(out) if args.quick else Config(out=out)
-    for name in ("events", "latency_seconds", "rules_events", "backfill_profiles", "pipeline_timeout"):
+    for name in ("events", "latency_seconds", "rules_events", "backfill_profiles", "pipeline_timeout",
+                 "scaleout_timeout"):
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value)
     config.template_events = min(config.template_events, config.events)
     config.rules_events = min(config.rules_events, config.events)
     config.profile_events = min(config.profile_events, config.events)
+    config.only = args.only
     command = " ".join([".venv/bin/python -m bench", *map(shlex.quote, argv if argv is not None else sys.argv[1:])])
     return config, command
 
@@ -149,8 +162,8 @@ class Bench:
                 background = await self.step("latency traffic", lambda: data.make_traffic(
                     int(rate * (c.latency_seconds + latency.WARMUP_SECONDS) * 1.2) + 1000, seed=2026).events)
                 if background is not None:
-                    await self.step("latency", lambda: latency.run(s, self.env.run_id, background, rate,
-                                                                   c.latency_seconds, worker=worker))
+                    await self.step("latency", lambda: latency.run(s, self.env.run_id, latency.single_records(background),
+                                                                   rate, c.latency_seconds, worker=worker))
                 from bench.common import rss_bytes
 
                 self.results["rss_after_latency"] = rss_bytes(worker.pid) if worker.alive() else {}
@@ -188,20 +201,42 @@ class Bench:
         return 1 if self.failures else 0
 
     async def batched_step(self, traffic: data.Traffic) -> None:
-        """The same events again, batched as a storefront's collector sends them, to a worker of its own."""
+        """The same events again, batched as a storefront's collector sends them: the parse-only ceiling,
+        two workers, then one worker of its own to the end and its latency at half that rate.
+
+        Two workers go before one because the latency run writes more records to the topic: both
+        throughput runs must read the same records, and only those."""
         c = self.config
         settings = self.env.settings("batched", topic_events=f"{self.env.run_id}.events-batched")
         filled = await self.step("prefill batched", lambda: data.prefill_batched(settings, traffic))
         if filled is None:
             return
         self.results["batched_fill"] = filled
+        # The same first events as the single-record agent reads (its rate does not depend on the topic's length).
+        await self.step("baseline batched", lambda: baseline.faust_agent(
+            settings, min(filled["events"], baseline.FAUST_EVENTS), batched=True))
+        # A fresh app id (a consumer group of its own) reads the batched topic from offset 0.
+        scaled = self.env.settings("scale2", topic_events=settings.topic_events)
+        await self.step("two workers batched", lambda: scaleout.run(
+            scaled, filled["records"], filled["events"], self.env.data_dir, c.scaleout_timeout))
         got = await self.step("throughput batched", lambda: throughput.run(
             settings, filled["records"], self.env.data_dir / "worker-batched.log", c.pipeline_timeout,
             events=filled["events"]))
-        if got is not None:
-            result, worker = got
+        if got is None:
+            return
+        result, worker = got
+        self.results["throughput_batched"] = result
+        try:
+            rate = max(50.0, result.rate / 2)
+            events = int(rate * (c.latency_seconds + latency.WARMUP_SECONDS) * 1.2) + 1000
+            # A seed of its own: new event IDs, unlike both the topic's and the single latency run's.
+            background = await self.step("latency traffic batched", lambda: data.batch_records(
+                data.make_traffic(events, seed=2027).events))
+            if background is not None:
+                await self.step("latency batched", lambda: latency.run(
+                    settings, self.env.run_id, background, rate, c.latency_seconds, worker=worker, batched=True))
+        finally:
             worker.stop()
-            self.results["throughput_batched"] = result
 
     async def evaluation_steps(self, traffic: data.Traffic) -> None:
         from pathlib import Path as _Path
@@ -223,22 +258,38 @@ class Bench:
             self.results["sizes"] = evaluation.stored_sizes(seed_run.store)
             self.results["templates"] = list(seed_run.store.values())
             say(f"  stored values: {self.results['sizes']}")
-        groups = synthetic_groups(1000)
-        self.results["group_stats"] = evaluation.group_stats(groups, policy)
+        groups = synthetic_groups(max(evaluation.SCALING_COUNTS))
+        self.results["group_stats"] = evaluation.group_stats(groups[:1000], policy)
+        self.results["group_stats_10000"] = evaluation.group_stats(groups, policy)
         scaling = []
-        for count in (10, 100, 1000):
+        for count in evaluation.SCALING_COUNTS:
             r = await self.step(f"rules {count}", lambda count=count: evaluation.run_stage(
                 f"{count:>5} groups", groups[:count], decoded[:c.rules_events], policy))
             if r is not None:
                 r.store = {}
                 scaling.append(r)
         self.results["scaling"] = scaling
+        say("  the pure work: the worker's own stages in memory (bench/stages.py), single and batched records")
+        from bench import stages
+
+        events = traffic.events[:c.template_events]
+        for shape, values in (("single", stages.single_records(events)), ("batched", stages.batched_records(events))):
+            got = await self.step(f"stages {shape}", lambda shape=shape, values=values: asyncio.to_thread(
+                stages.run, shape, self.settings, seed, policy, values))  # a loop of its own, in a thread
+            if got is not None:
+                got.store = {}
+                self.results[f"stages {shape}"] = got
+                say(f"  stages, {shape} records: {got.events:,} events in {got.records:,} records, "
+                    f"{got.per_event * 1e6:.1f} µs CPU per event ({got.rate:,.0f} events/s on one core)")
+        profiled = stages.single_records(traffic.events[:c.profile_events])
+        self.results["profile_stages"] = await self.step("profile stages", lambda: asyncio.to_thread(
+            stages.profile, lambda: stages.run("profile", self.settings, seed, policy, profiled)))
         say("  hot path profile (cProfile)")
         self.results["profile_seed"] = await self.step("profile seed", lambda: evaluation.profile_stage(
             seed, decoded[:c.profile_events], policy))
         small = max(500, c.rules_events // 10)
         self.results["profile_1000"] = await self.step("profile 1000", lambda: evaluation.profile_stage(
-            groups, decoded[:small], policy))
+            groups[:1000], decoded[:small], policy))
         self.results["profile_1000_events"] = small
 
     async def backfill_step(self) -> list[str] | None:
@@ -261,6 +312,37 @@ class Bench:
         summary.fill(self.report, self.config, self.env, self.settings, self.results, self.failures)
 
 
+def rules_only(config: Config) -> int:
+    """Step 4's rule scaling alone, on the same events as in a full run (the first of its traffic)."""
+    import orjson
+
+    from pipeline.profile import ProfilePolicy
+    from pipeline.settings import Settings
+    from pipeline.traffic import generate
+    from schemas.decode import decode_event
+
+    policy = ProfilePolicy.from_settings(Settings())
+    say(f"rule scaling alone: the first {config.rules_events:,} events of a {config.events:,}-event run's traffic")
+    events = [decode_event(orjson.dumps(e)) for e in generate(data.shape_for(config.events), limit=config.rules_events)]
+    groups = synthetic_groups(max(evaluation.SCALING_COUNTS))
+    scaling = [evaluation.run_stage(f"{n:>6} groups", groups[:n], events, policy) for n in evaluation.SCALING_COUNTS]
+    figures: dict[str, Any] = {
+        "events": len(events),
+        "per_event_us": {s.groups: round(s.per_event * 1e6, 1) for s in scaling},
+        "cpu_per_event_us": {s.groups: round(s.cpu_seconds / s.events * 1e6, 1) for s in scaling},
+        "joined_per_event": {s.groups: round(s.joined / s.events, 2) for s in scaling},
+        **evaluation.scaling_ratios(scaling),
+        "group_stats_10000": evaluation.group_stats(groups, policy),
+    }
+    out = REPO / "var" / "bench" / "rules.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    say(f"{json.dumps(evaluation.scaling_ratios(scaling))}; wrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     config, command = parse_args(argv)
+    if config.only == "rules":
+        return rules_only(config)
     return asyncio.run(Bench(config, command).run())

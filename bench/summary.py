@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.latency import WARMUP_SECONDS
+from bench.evaluation import scaling_ratios
 from bench.report import Report, Row, Section, fmt_bytes, fmt_rate, fmt_seconds, table
+from bench.sections import (
+    THROUGHPUT_NOTE,
+    batch_table,
+    latency_batched_section,
+    ms,
+    pure_work_section,
+    rule_scaling_section,
+    scale_out_section,
+    slowest_probes,
+    what_dominates,
+)
 
 MILLION = 1_000_000
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:,.1f} ms" if seconds < 0.1 else f"{seconds * 1e3:,.0f} ms"
 
 
 def _per_million(seconds: float, count: int) -> float:
@@ -25,6 +32,7 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
     base = r.get("baseline")
     thr = r.get("throughput")
     lat = r.get("latency")
+    agent_b, lat_b, two = r.get("baseline batched"), r.get("latency batched"), r.get("two workers batched")
     scaling = r.get("scaling") or []
     seed_run = r.get("stage seed")
     bf = r.get("backfill_result")
@@ -40,8 +48,9 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
         "topic partitions": str(settings.topic_partitions),
         "worker batch size / wait": f"{settings.batch_size} / {settings.batch_wait_seconds}s",
         "groups in the pipeline runs": "rules_config/ (13: 5 public/private, 8 dynamic)",
-        "latency run": f"{config.latency_seconds:.0f}s of probes (+ warm-up)",
-        "rule-scaling events": f"{config.rules_events:,} (same events for 10, 100, 1,000 groups)",
+        "latency run": f"{config.latency_seconds:.0f}s of probes (+ warm-up), single and batched records",
+        "two-worker run": "the batched topic, a consumer group of its own (from offset 0)",
+        "rule-scaling events": f"{config.rules_events:,} (same events for 10, 100, 1,000, 10,000 groups)",
         "back-filled profiles": f"{config.backfill_profiles:,}",
         "quick (smoke) run": "yes: figures NOT comparable" if config.quick else "no",
         "run id (topics, Redis prefix)": env.run_id,
@@ -59,6 +68,11 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
                         f"first {agent.events:,} events)"))
     else:
         rows.append(Row("1. baseline", "failed", "", None))
+    if agent_b:
+        rows.append(Row("1. ceiling of a Faust pipeline, batched records: the same agent, events counted per record",
+                        f"{fmt_rate(agent_b.rate)} ({agent_b.events_per_record:.1f} events per record"
+                        + (f"; {agent_b.rate / agent.rate:.1f}× the single-record agent" if agent else "")
+                        + f"; first {agent_b.events:,} events)"))
     if thr:
         ratio = thr.rate / plain.rate if plain else float("nan")
         figure = (f"{fmt_rate(thr.rate)} = {ratio:.1%} of the orjson baseline"
@@ -75,28 +89,50 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
         rows.append(Row(f"2. pipeline throughput, batched records ({fill_b['events_per_record']:.1f} events per record)",
                         f"{fmt_rate(thr_b.rate)} = {ratio_b:.1%} of the orjson baseline"
                         + (f", {thr_b.rate / thr.rate:.1f}× one event per record" if thr else "")
+                        + (f", {thr_b.rate / agent_b.rate:.0%} of the parse-only Faust agent on batched records"
+                           if agent_b else "")
                         + (f"; worker CPU {thr_b.cpu_seconds / thr_b.events * 1e6:,.0f} µs per event"
                            if thr_b.events else "")
                         + ("" if thr_b.completed else " (NOT finished)"),
                         "≥ 30% of baseline", ratio_b >= 0.30 if plain else None))
+    if two and thr_b:
+        rows.append(Row("2. two workers, one consumer group, batched records",
+                        ("" if two.completed else "at most ")
+                        + f"{two.rate / thr_b.rate:.2f}× one worker ({fmt_rate(two.rate)} vs {fmt_rate(thr_b.rate)}); "
+                        f"CPU {two.cpu_us_per_event:,.0f} vs {thr_b.cpu_seconds / thr_b.events * 1e6:,.0f} µs per event"
+                        + ("" if two.completed else f" (two workers NOT drained in {two.seconds:.0f} s)")
+                        + (" (one worker took no events: NOT a two-worker figure)" if 0 in (two.ingest_split or ())
+                           else "")
+                        + ("" if thr_b.completed else " (one worker NOT finished)")))
+    elif thr_b:
+        rows.append(Row("2. two workers", "failed or not run"))
     # --- 3 ------------------------------------------------------------------------------
     if lat:
         rows.append(Row(f"3. latency event → Redis at {fmt_rate(lat.rate_sent)} (half max)",
-                        f"p50 {_ms(lat.p50)}, p95 {_ms(lat.p95)}, p99 {_ms(lat.p99)} "
+                        f"p50 {ms(lat.p50)}, p95 {ms(lat.p95)}, p99 {ms(lat.p99)} "
                         f"({lat.seen}/{lat.probes} probes)", "p99 ≤ 100 ms",
                         lat.p99 <= 0.100 and lat.lost == 0))
     else:
         rows.append(Row("3. latency", "failed or not run", "p99 ≤ 100 ms", None))
+    if lat_b:
+        rows.append(Row(f"3. latency, batched records at {fmt_rate(lat_b.rate_sent)} (half the batched max; "
+                        "probe alone in its record)",
+                        f"p50 {ms(lat_b.p50)}, p95 {ms(lat_b.p95)}, p99 {ms(lat_b.p99)} "
+                        f"({lat_b.seen}/{lat_b.probes} probes)", "p99 ≤ 100 ms",
+                        lat_b.p99 <= 0.100 and lat_b.lost == 0))
+    elif thr_b:
+        rows.append(Row("3. latency, batched records", "failed or not run", "p99 ≤ 100 ms", None))
     # --- 4 ------------------------------------------------------------------------------
     by_count = {s.groups: s for s in scaling}
-    if 10 in by_count and 1000 in by_count:
-        ratio = by_count[1000].per_event / by_count[10].per_event
-        known = by_count[1000].known_subject_per_event / by_count[10].known_subject_per_event
-        rows.append(Row("4. rule scaling: time per event, 1,000 vs 10 groups",
-                        f"{ratio:.1f}× ({by_count[10].per_event * 1e6:,.0f} → {by_count[1000].per_event * 1e6:,.0f} µs; "
-                        f"events on known subjects only: {known:.1f}×)", "≤ 1.5×", ratio <= 1.5))
-    else:
-        rows.append(Row("4. rule scaling", "failed", "≤ 1.5×", None))
+    for n, target in ((1000, 1.5), (10_000, 3.0)):
+        if 10 in by_count and n in by_count:
+            ratio = by_count[n].per_event / by_count[10].per_event
+            known = by_count[n].known_subject_per_event / by_count[10].known_subject_per_event
+            rows.append(Row(f"4. rule scaling: time per event, {n:,} vs 10 groups",
+                            f"{ratio:.1f}× ({by_count[10].per_event * 1e6:,.0f} → {by_count[n].per_event * 1e6:,.0f} µs; "
+                            f"events on known subjects only: {known:.1f}×)", f"≤ {target}×", ratio <= target))
+        else:
+            rows.append(Row(f"4. rule scaling, {n:,} groups", "failed", f"≤ {target}×", None))
     # --- 5 ------------------------------------------------------------------------------
     if bf:
         per_m = _per_million(bf.seconds, bf.profiles)
@@ -118,7 +154,7 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
         rows.append(Row("6. export", "failed or not run", "1M ≤ 10 s", None))
     if look:
         label = "6. personalisation lookup" + ("" if look.method.startswith("pipeline.client") else " (raw SMEMBERS)")
-        rows.append(Row(label, f"p50 {_ms(look.p50)}, p99 {_ms(look.p99)} ({look.lookups:,} lookups)",
+        rows.append(Row(label, f"p50 {ms(look.p50)}, p99 {ms(look.p99)} ({look.lookups:,} lookups)",
                         "p99 ≤ 1 ms", look.p99 <= 0.001))
     else:
         rows.append(Row("6. lookup", "failed or not run", "p99 ≤ 1 ms", None))
@@ -145,17 +181,10 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
     else:
         n_note = f"N = {config.events:,} events in the pre-filled topic. "
     n_note += ("The back-fill (step 5) and the export (step 6) use 1M profiles / members; the parse-only "
-               "Faust agent (step 1) reads the topic's first 200,000 events (its rate does not depend on "
-               "the topic's length, and the whole topic would take it minutes).")
+               "Faust agent (step 1) reads the first 200,000 events of each topic, single and batched (its "
+               "rate does not depend on the topic's length, and the whole topic would take it minutes).")
     notes.append(n_note)
-    notes.append("What the throughput work has changed so far (issue 14), each measured here: Faust's "
-                 "`_drain_messages` is replaced (`faust_compat.drain_in_order`: no `wait_first` and its four "
-                 "futures per record); the worker runs on uvloop (`CG_UVLOOP`); a record may carry a batch of "
-                 "events (row 2, batched); what a batch sends on to other partitions goes as one record per "
-                 "partition (a bundle); profiles stay decoded between batches (`ProfileStore`'s cache, "
-                 "`CG_PROFILE_CACHE_SIZE`); documents under 1 KB skip zlib. The hot-path profile below shows "
-                 "where the pure work still goes: encoding each changed profile for the table (`_to_doc`, "
-                 "about a quarter), folding and evaluating.")
+    notes.append(THROUGHPUT_NOTE)
     notes.append("The machine is shared: other engineers' test suites, Kafka brokers and workers ran during "
                  "this run (load averages per step are in \"Steps\" below). Figures move by tens of percent "
                  "between runs; the ratios within one run are the robust part.")
@@ -213,34 +242,15 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
             "comes at its end (table below). Shorter waits (5 and 10 ms) gave smaller batches, lower "
             "throughput and, in some runs, stalls of 1.5-2 s; batching by what the channel's queue holds "
             "gave batches of 1.5 messages (Faust feeds that queue one message at a time).\n\n"
-            + table(("p50", "p95", "p99", "max"), [(_ms(lat.p50), _ms(lat.p95), _ms(lat.p99), _ms(lat.max))])
-            + _batch_table(lat))))
+            + table(("p50", "p95", "p99", "max"), [(ms(lat.p50), ms(lat.p95), ms(lat.p99), ms(lat.max))])
+            + slowest_probes(lat)
+            + batch_table(lat))))
+    if lat_b:
+        sections.append(latency_batched_section(lat_b))
+    if two and thr_b:
+        sections.append(scale_out_section(two, thr_b, settings.topic_partitions))
     if scaling:
-        base10 = by_count.get(10)
-        table_rows = []
-        for s in scaling:
-            table_rows.append((f"{s.groups:,}", f"{s.per_event * 1e6:,.0f}", fmt_rate(s.rate),
-                               f"{s.new_subject_per_event * 1e6:,.0f} (×{s.new_subject_events:,})",
-                               f"{s.known_subject_per_event * 1e6:,.0f}", f"{s.groups_per_event:.1f}",
-                               f"{s.per_event / base10.per_event:.1f}×" if base10 else "-"))
-        seed_line = ""
-        if seed_run:
-            seed_line = (f"\n\nThe same work with the seed's groups (`rules_config/`, what steps 2-3 run) over "
-                         f"{seed_run.events:,} events: {seed_run.per_event * 1e6:,.0f} µs per event = "
-                         f"{fmt_rate(seed_run.rate)} on one core.")
-        sections.append(Section("Rule scaling (the profile stage in isolation)", (
-            "`bench/evaluation.py` does per event what the worker does per message, minus I/O: the identity "
-            "stage's routing (with hand-over and merge at a cookie's first login), `unpack` of the stored value, "
-            "`SubjectProcessor.on_event`, the Redis command plan (membership and customer details) and `pack`, "
-            "over a dict. Events are decoded beforehand (not timed). Groups from `bench/groups.py`: brand, "
-            "category and product behaviour with windows and thresholds, order aggregates, sign-up cohorts, "
-            "e-mail domains, and/or mixes and nested blocks; the 10 are inside the 100, inside the 1,000.\n\n"
-            + table(("groups", "µs/event", "events/s", "first event of a subject, µs", "later events, µs",
-                     "groups the index selects per event", "vs 10"), table_rows)
-            + seed_line
-            + "\n\nA subject's first event is evaluated against every group (it sets what no event 'touches': "
-              "registered or not, orders = 0); later events only against the groups the index selects. "
-              + _group_stats_text(r.get("group_stats")))))
+        sections.append(rule_scaling_section(scaling, seed_run, r.get("group_stats"), r.get("group_stats_10000")))
     prof = r.get("profile_seed")
     if prof:
         flat, tree, secs = prof
@@ -254,6 +264,9 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
                      f"functions by own time:\n\n```\n{prof1000[0]}\n```\n\nand by cumulative time:\n\n"
                      f"```\n{prof1000[1]}\n```")
         sections.append(Section("Profile of the hot path", body))
+    pure = pure_work_section(r, config)
+    if pure is not None:
+        sections.append(pure)
     wp = r.get("worker_profile")
     if wp:
         flat, tree, done, secs = wp
@@ -264,7 +277,7 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
             "run in a thread of their own (see the CPU by thread in the pipeline section). Idle time shows as "
             "`select`/`_run_once`. Top functions by own time:\n\n"
             f"```\n{flat}\n```\n\nCall tree (nodes over 2%):\n\n```\n{tree}\n```")))
-    dominant = _what_dominates(thr, base, seed_run, r.get("rss_after_latency"))
+    dominant = what_dominates(thr, base, r.get("stages single"), r.get("rss_after_latency"))
     if dominant:
         sections.insert(0, Section("What dominates the pipeline's cost", dominant))
     if bf:
@@ -274,14 +287,17 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
             f"are built by copying {len(r.get('templates') or []):,} profiles folded from the run's traffic "
             "(customers and cookies in their traffic proportions) under new customer IDs with e-mail, names and "
             f"join date ({fmt_seconds(bf.build_seconds)}, not timed, details hashes written to Redis for the "
-            "exporter). Then, timed: what `Stages._backfill` does, chunks of 2,000 subjects: `unpack` → "
-            "`SubjectProcessor.on_backfill` → `MembershipWriter.stage`, one pipelined flush per chunk to the "
-            "real Redis, `pack` of the changed profiles.\n\n"
+            "exporter). Then, timed: the worker's own back-fill loop (`pipeline/stream/backfill.py`), chunks of "
+            "2,000 subjects: `unpack` → `SubjectProcessor.on_backfill` → `MembershipWriter.stage`, one bulk write "
+            "per chunk to the real Redis (`pipeline/store/bulk.py`), in flight while the next chunk is evaluated, "
+            "then the changed profiles stored.\n\n"
             + table(("figure", "value"), [
                 ("new group", "900 'Seen in the last 12 months' (`lastseen in the last 12 months`)"),
                 ("profiles", f"{bf.profiles:,}"),
                 ("time", f"{bf.seconds:.1f} s ({fmt_rate(bf.rate)})"),
-                ("of which Redis flushes", f"{bf.flush_seconds:.1f} s ({bf.redis_commands:,} commands)"),
+                ("CPU time of the benchmark process", f"{bf.cpu_seconds:.1f} s"),
+                ("Redis writes in flight (overlapping the next chunk's evaluation)",
+                 f"{bf.flush_seconds:.1f} s ({bf.redis_commands:,} commands before coalescing)"),
                 ("members / guests afterwards", f"{bf.members:,} / {bf.guests:,}"),
             ]))))
     if exp or look:
@@ -294,7 +310,7 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
             body.append(f"\nLookups: {look.method}; {look.lookups:,} random customers of the 1M, one at a time "
                         f"over one connection; {look.mean_groups:.1f} groups per answer.\n\n"
                         + table(("p50", "p95", "p99", "max"),
-                                [(_ms(look.p50), _ms(look.p95), _ms(look.p99), _ms(look.max))]))
+                                [(ms(look.p50), ms(look.p95), ms(look.p99), ms(look.max))]))
         sections.append(Section("Export and lookups", "\n".join(body)))
     if sizes:
         sections.append(Section("Memory", (
@@ -310,83 +326,14 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
                                                [(n, f"{s:.1f}", a, b) for n, s, a, b in steps])))
 
 
-def _group_stats_text(stats: dict[str, float] | None) -> str:
-    if not stats:
-        return ""
-    return (f"Of the {stats['groups']:,.0f} groups, {stats['time_dependent']:,.0f} are time-dependent (a window or "
-            f"a relative date: each evaluation also computes the day membership next changes), "
-            f"{stats['every_event']:,.0f} read `lastseen` (so every event selects them) and "
-            f"{stats['orders']:,.0f} read order aggregates. Their behaviour rows use {stats['behaviour_keys']:,.0f} "
-            f"index keys, {stats['mean_per_key']:.1f} groups per key on average and up to "
-            f"{stats['max_per_key']:,.0f}: the traffic has only 20 brands and 15 categories (`pipeline.traffic`), "
-            "so a view of a popular brand, category or product selects dozens of groups. The ratio therefore "
-            "measures two things: how many groups the index selects per event (the table's second-last column) "
-            "and what evaluating one selected group costs (about (later-event time - 10-group time) / selected "
-            "groups). Two shortcuts (`pipeline/rules/monotone.py`) make a selected group cheaper: "
-            f"{stats.get('no_event_ends', 0):,.0f} of the groups no event can end (counts, the order count and "
-            "last-seen only grow), so a member is kept without evaluation when the event only adds; and "
-            f"{stats.get('time_one_way', 0):,.0f} of the time-dependent ones time can only end (or only start), "
-            "so a non-member (or member) of one needs no re-check day.")
-
-
-def _batch_table(lat: Any) -> str:
-    """Where a probe's time goes inside the worker: its stages' batches during the run."""
-    if not lat.batches:
-        return ""
-    seconds = lat.seconds + WARMUP_SECONDS
-    rows = [(stage, f"{b.batches:,}", f"{b.mean_events:,.1f}", f"{b.mean_ms:,.1f} ms", f"{b.seconds / seconds:.0%}")
-            for stage, b in lat.batches.items()]
-    return ("\n\nThe worker's batches during the run (its `cg_batch_seconds{stage}` and "
-            "`cg_batch_events{stage}` metrics; times include waiting for the lock the stages share):\n\n"
-            + table(("stage", "batches", "messages per batch", "mean time", "share of the run"), rows))
-
-
-def _what_dominates(thr: Any, base: Any, seed_run: Any, _: Any) -> str:
-    if not (thr and base and seed_run and thr.events):
-        return ""
-    plain, validated, agent = base
-    wall = 1e6 / thr.rate
-    cpu = thr.cpu_seconds * 1e6 / thr.events
-    pure = seed_run.per_event * 1e6
-    decode = max(0.0, 1e6 / validated.rate - 1e6 / plain.rate)
-    parse = 1e6 / plain.rate
-    forwarded = thr.progress.ends.get(f"{thr.app_id}.by-subject", 0) / thr.events if thr.app_id else 0.0
-    decodes = 1 + forwarded  # ingest decodes every event; the profile stage the forwarded ones again
-    faust = 1e6 / agent.rate - parse if agent else 0.0
-    rest = max(0.0, cpu - pure - decodes * decode - faust)
-    main, other = thr.threads
-    return (
-        f"Per storefront event the worker took {wall:,.0f} µs of wall time and {cpu:,.0f} µs of CPU "
-        f"({thr.cpu_share:.2f} cores busy on average). Of that CPU:\n\n"
-        + table(("part", "µs per event", "share of worker CPU", "measured by"), [
-            ("the stage's pure work: route, unpack, fold + evaluate, plan Redis, pack (seed's groups)",
-             f"{pure:,.0f}", f"{pure / cpu:.0%}", "step 4, seed groups"),
-            (f"pydantic validation, {decodes:.2f} times per event (ingest; the profile stage again for "
-             "events forwarded to another partition)",
-             f"{decodes * decode:,.0f}", f"{decodes * decode / cpu:.0%}", "step 1, pydantic minus orjson baseline"),
-            ("Faust's own cost per consumed message (conductor, queues, stream, acks, commits)",
-             f"{faust:,.0f}", f"{faust / cpu:.0%}", "step 1, parse-only Faust agent minus bare consumer"),
-            ("everything else: forwarding logged-in events through <app>.by-subject and consuming them "
-             "again, changelog writes of the profile and identity tables, Redis round trips, asyncio",
-             f"{rest:,.0f}", f"{rest / cpu:.0%}", "the remainder"),
-        ])
-        + f"\n\nA bare consumer reads and parses an event in {parse:,.1f} µs; a Faust agent that does "
-        f"nothing but parse takes {1e6 / agent.rate if agent else float('nan'):,.0f} µs. "
-        + (f"The worker's main thread used {main:,.0f} s of CPU and all its other threads (Faust's Kafka consumer "
-           f"thread among them) {other:,.0f} s: one worker is bound by its one Python thread, which runs the "
-           "agents, the producer, the tables and asyncio. " if main else "")
-        + f"{forwarded:.0%} of the events (logged-in ones) were forwarded to their customer's partition; "
-        "the rest were folded by ingest where they arrived. "
-        "Inside the pure work (\"Profile of the hot path\"), rule evaluation with `next_change_day` and the "
-        "profile codec (decode, encode, zlib) are the largest parts.")
-
-
 def headline(config: Any, results: dict[str, Any], commit: str) -> dict[str, Any]:
     """docs/benchmarks.json: the headline figures as one flat object (None: not measured in this run)."""
     r = results
     base, thr, thr_b, fill_b = r.get("baseline"), r.get("throughput"), r.get("throughput_batched"), r.get("batched_fill")
+    pure_s, pure_b = r.get("stages single"), r.get("stages batched")
     lat, seed_run, bf, exp, look = r.get("latency"), r.get("stage seed"), r.get("backfill_result"), r.get("export"), \
         r.get("lookups")
+    agent_b, lat_b, two = r.get("baseline batched"), r.get("latency batched"), r.get("two workers batched")
     plain, _, agent = base if base else (None, None, None)
     by_count = {s.groups: s for s in (r.get("scaling") or [])}
     bare = plain.rate if plain else None
@@ -401,6 +348,8 @@ def headline(config: Any, results: dict[str, Any], commit: str) -> dict[str, Any
         "events": config.events,
         "bare_consumer_events_per_s": round(bare) if bare else None,
         "faust_parse_only_single_events_per_s": round(agent.rate) if agent else None,
+        "faust_parse_only_batched_events_per_s": round(agent_b.rate) if agent_b else None,
+        "faust_parse_only_batched_events_per_record": round(agent_b.events_per_record, 2) if agent_b else None,
         "pipeline_single_events_per_s": round(single) if single else None,
         "pipeline_batched_events_per_s": round(batched) if batched else None,
         "batched_events_per_record": round(fill_b["events_per_record"], 2) if fill_b else None,
@@ -409,12 +358,18 @@ def headline(config: Any, results: dict[str, Any], commit: str) -> dict[str, Any
         "pipeline_single_cpu_us_per_event": round(thr.cpu_seconds / thr.events * 1e6, 1) if thr and thr.events else None,
         "pipeline_batched_cpu_us_per_event": (round(thr_b.cpu_seconds / thr_b.events * 1e6, 1)
                                               if thr_b and thr_b.events else None),
-        "pure_work_us_per_event": round(seed_run.per_event * 1e6, 1) if seed_run else None,
+        "pure_work_us_per_event": round(pure_s.per_event * 1e6, 1) if pure_s else None,
+        "pure_work_batched_us_per_event": round(pure_b.per_event * 1e6, 1) if pure_b else None,
+        "profile_stage_model_us_per_event": round(seed_run.per_event * 1e6, 1) if seed_run else None,
         "latency_p99_ms_single": round(lat.p99 * 1e3, 1) if lat else None,
-        "latency_p99_ms_batched": None,
-        "two_workers_speedup": None,
-        "rule_scaling_1000_vs_10": (round(by_count[1000].per_event / by_count[10].per_event, 2)
-                                    if 10 in by_count and 1000 in by_count else None),
+        "latency_p99_ms_batched": round(lat_b.p99 * 1e3, 1) if lat_b else None,
+        "two_workers_speedup": round(two.rate / batched, 2) if two and batched else None,  # an upper bound if not drained
+        "two_workers_drained": two.completed if two else None,
+        "two_workers_topic": "batched" if two else None,
+        "two_workers_events_per_s": round(two.rate) if two else None,
+        "two_workers_cpu_us_per_event": round(two.cpu_us_per_event, 1) if two and two.events else None,
+        "two_workers_ingest_split": two.ingest_split if two else None,
+        **scaling_ratios(by_count.values()),
         "backfill_1m_seconds": round(_per_million(bf.seconds, bf.profiles), 1) if bf else None,
         "export_1m_seconds": round(_per_million(exp.seconds, exp.rows), 1) if exp else None,
         "lookup_p99_ms": round(look.p99 * 1e3, 3) if look else None,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,24 +80,24 @@ def pipeline_topics(settings: Settings) -> list[str]:
 
 
 async def wait_until_drained(probe: LagProbe, settings: Settings, expected: int, timeout: float,
-                             worker: WorkerProcess | None = None) -> tuple[bool, float, float, Progress]:
-    """(finished?, start, end, last progress) with monotonic start/end times."""
+                             workers: Sequence[WorkerProcess] = ()) -> tuple[bool, float, float, Progress]:
+    """(finished?, start, end, last progress) with monotonic start/end times; fails if a worker dies."""
     events, by_subject = settings.topic_events, f"{settings.app_id}.by-subject"
     launched = time.monotonic()
     progress = await probe.read()
     while progress.committed[events] == 0:
         if time.monotonic() - launched > 180:
             raise TimeoutError("the worker committed nothing in 180s")
-        if worker is not None and not worker.alive():
-            raise RuntimeError("the worker died before it read anything")
+        if not all(worker.alive() for worker in workers):
+            raise RuntimeError("a worker died before it read anything")
         await asyncio.sleep(0.1)
         progress = await probe.read()
     started = time.monotonic()
     reported, previous = started, progress
     while time.monotonic() - started < timeout:
         await asyncio.sleep(POLL_SECONDS)
-        if worker is not None and not worker.alive():
-            raise RuntimeError("the worker died")
+        if not all(worker.alive() for worker in workers):
+            raise RuntimeError("a worker died")
         progress = await probe.read()
         now = time.monotonic()
         if (progress.committed[events] >= expected and progress.total_lag == 0
@@ -140,7 +141,7 @@ async def run(settings: Settings, expected: int, log_path: Path,
         worker.start()
         say(f"  worker pid {worker.pid}, log {log_path}")
         cpu_before = worker.cpu_seconds()
-        completed, started, end, progress = await wait_until_drained(probe, settings, expected, timeout, worker)
+        completed, started, end, progress = await wait_until_drained(probe, settings, expected, timeout, [worker])
         cpu = worker.cpu_seconds() - cpu_before
         dead = await _end_offsets_sum(probe, settings.topic_dead_letter)
     except BaseException:

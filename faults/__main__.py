@@ -21,7 +21,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from faults.cases import CASES, Context, reference
+from faults.cases import CASE_SETTINGS, CASES, Context, reference
 from faults.run import Run, RunFailed
 from faults.state import Snapshot, diff
 from faults.traffic import batch_records, traffic
@@ -71,7 +71,7 @@ async def main(args: argparse.Namespace) -> int:
                 reference_run.stop()
             log.info("reference (seed %d, %d records): %s", seed, len(records), expected.summary())
             for name in args.cases:
-                run = Run.create(base, name, ctx.root)
+                run = Run.create(base, name, ctx.root, **CASE_SETTINGS.get(name, {}))
                 await run.prepare(definitions)
                 started = time.monotonic()
                 outcome = "identical"

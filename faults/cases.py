@@ -106,6 +106,70 @@ async def failover(ctx: Context, run: Run) -> None:
     await run.wait_done()
 
 
+async def three_workers(ctx: Context, run: Run) -> None:
+    """Three workers in one group over 12 partitions, all of them to the end."""
+    for name in ("a", "b", "c"):
+        run.worker(name)
+    producing = asyncio.create_task(_produce_paced(ctx, run))
+    for name in ("a", "b", "c"):
+        await _processing(run, name)
+    ctx.note("three_workers: a, b and c all processing")
+    await producing
+    await run.wait_done()
+
+
+async def three_workers_failover(ctx: Context, run: Run) -> None:
+    """Three workers over 12 partitions; one is SIGKILLed mid-stream, a fourth joins later."""
+    rng = random.Random(ctx.seed)
+    for name in ("a", "b", "c"):
+        run.worker(name)
+    producing = asyncio.create_task(_produce_paced(ctx, run))
+    for name in ("a", "b", "c"):
+        await _processing(run, name)
+    await asyncio.sleep(rng.uniform(1, 5))
+    run.kill("b")
+    ctx.note("three_workers_failover: worker b SIGKILLed; a and c take over its partitions")
+    await asyncio.sleep(rng.uniform(8, 14))
+    run.worker("d")
+    ctx.note("three_workers_failover: worker d joins")
+    await producing
+    await run.wait_done()
+
+
+NARROWED_GROUP = "12"
+
+
+def broadened(definitions: list[GroupDefinition], group_id: str = NARROWED_GROUP) -> list[GroupDefinition]:
+    """The definitions with one dynamic group broader than it is (anyone who viewed any brand)."""
+    broad = [["brand", "viewed", "*"]]
+    return [GroupDefinition.model_validate({**d.model_dump(mode="json", by_alias=True, exclude_none=True),
+                                            "rules": broad}) if d.id == group_id else d
+            for d in definitions]
+
+
+async def _apply(run: Run, definitions: list[GroupDefinition]) -> None:
+    from pipeline.definitions.diff import diff as definitions_diff
+    from pipeline.definitions.topic import publish, read_definitions
+
+    await publish(run.settings, definitions_diff(await read_definitions(run.settings), definitions))
+
+
+async def narrowed_group(ctx: Context, run: Run) -> None:
+    """A group is narrowed while events flow: it starts broad (anyone who viewed any brand) and
+    gets its real rules mid-stream. Its back-fill and the events after the change must leave
+    no member of the broad definition who does not match the real one, so the end state
+    equals the reference, which had the real rules throughout."""
+    await _apply(run, broadened(ctx.definitions))
+    run.worker("a")
+    producing = asyncio.create_task(_produce_paced(ctx, run))
+    await _processing(run, "a")
+    await asyncio.sleep(ctx.produce_seconds / 3)
+    await _apply(run, ctx.definitions)
+    ctx.note(f"narrowed_group: group {NARROWED_GROUP} narrowed to its real rules while events flow")
+    await producing
+    await run.wait_done()
+
+
 async def redis_restart(ctx: Context, run: Run) -> None:
     """Redis stopped for 20 s mid-stream and started again empty (no persistence)."""
     server = PrivateRedis(ctx.root / run.name / "redis")
@@ -217,4 +281,14 @@ CASES: dict[str, Case] = {
     "redis_restart": redis_restart,
     "kafka_restart": kafka_restart,
     "hostile": hostile,
+    "three_workers": three_workers,
+    "three_workers_failover": three_workers_failover,
+    "narrowed_group": narrowed_group,
+}
+
+#: Settings a case's run needs besides the base ones (its reference keeps the base ones:
+#: the Redis state does not depend on the partition count).
+CASE_SETTINGS: dict[str, dict[str, object]] = {
+    "three_workers": {"topic_partitions": 12},
+    "three_workers_failover": {"topic_partitions": 12},
 }

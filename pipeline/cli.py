@@ -148,6 +148,16 @@ def use_event_loop(settings: Settings) -> str:
     return "asyncio"
 
 
+def tune_gc(settings: Settings) -> tuple[int, int, int]:
+    """The worker's GC thresholds (CG_GC_THRESHOLDS); objects made so far are frozen out of
+    every later collection (modules, the app: nothing there is garbage)."""
+    import gc
+
+    gc.set_threshold(*settings.gc_thresholds)
+    gc.freeze()
+    return gc.get_threshold()
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     import logging
@@ -158,6 +168,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger(__name__).info("event loop: %s", use_event_loop(settings))
     worker = build_worker(settings)
     asyncio.run(worker.prepare_topics())
+    logging.getLogger(__name__).info("gc thresholds: %s", tune_gc(settings))
     worker.main()
     return 0
 
@@ -178,7 +189,7 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.demo import main as demo
 
-    return demo(settings)
+    return demo(settings, serve=args.serve)
 
 
 def cmd_schemas_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -229,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.set_defaults(handler=cmd_reconcile)
 
     demo = sub.add_parser("demo", help="run the pipeline on sample traffic and print the groups table")
+    demo.add_argument("--serve", action="store_true",
+                      help="then keep the worker running with the Customer Groups page at /admin/ until Ctrl-C")
     demo.set_defaults(handler=cmd_demo)
 
     exporter = sub.add_parser("export", help="write each group's members as CSV into a dated folder")

@@ -5,19 +5,25 @@ Redis, replays a realistic sample of storefront traffic, waits until every
 event has gone through, and prints the Customer Groups table with members and
 anonymous guests apart. Running it again replays the same events (the same
 IDs), and the counts stay the same: duplicates change nothing.
+
+The traffic fills every shipped group (:data:`DEMO_SHAPE`: opt-ins to each
+public group, staff additions to each private one). With ``serve`` the worker
+stays up afterwards with the Customer Groups page at ``/admin/``, so a newcomer
+can click through it on live data; it stops on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+import signal
 import sys
 import time
 from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
 
 from pipeline.assembly import build_worker
 from pipeline.definitions.diff import diff
@@ -25,12 +31,16 @@ from pipeline.definitions.topic import ensure_definitions_topic, publish, read_d
 from pipeline.profile import ProfilePolicy
 from pipeline.rules import load
 from pipeline.settings import Settings
+from pipeline.store.connection import AsyncRedis, connect
 from pipeline.store.keys import KeySpace
 from pipeline.stream.worker import Worker
 from pipeline.topics import ensure_project_topics
 from pipeline.traffic import TrafficShape, batched, generate
 
 log = logging.getLogger(__name__)
+#: 500 customers and 3,000 cookies over 450 days, with the contact extras that fill the
+#: public and private groups (pipeline.traffic.TrafficShape.contact).
+DEMO_SHAPE = TrafficShape(days=450, contact=True)
 
 
 def say(text: str) -> None:
@@ -75,7 +85,7 @@ async def _wait_until_processed(worker: Worker, expected: int, timeout: float = 
     raise TimeoutError(f"the worker did not finish {expected} events in {timeout}s")
 
 
-async def group_table(settings: Settings, redis: Redis, definitions: list) -> list[tuple[str, ...]]:
+async def group_table(settings: Settings, redis: AsyncRedis, definitions: list) -> list[tuple[str, ...]]:
     keys = KeySpace(settings.redis_prefix)
     rows: list[tuple[str, ...]] = []
     for d in sorted(definitions, key=lambda d: int(d.id) if d.id.isdigit() else 0):
@@ -97,7 +107,22 @@ def render_table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join([fmt(header), line, *(fmt(r) for r in rows)])
 
 
-async def run(settings: Settings, shape: TrafficShape) -> int:
+async def serve_until_stopped(settings: Settings) -> None:
+    """Keep the worker (and its page) up until Ctrl-C or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    page = f"{settings.advertised_url}/admin/"
+    say(f"\nThe Customer Groups page: {page}")
+    say(f"  sign in with the admin token {settings.admin_token}")
+    say(f"  (the admin API is at {settings.advertised_url}/api/, the same token as a bearer token)")
+    say("  the worker keeps running on live data; Ctrl-C stops it")
+    await stop.wait()
+    say("stopping the worker")
+
+
+async def run(settings: Settings, shape: TrafficShape, serve: bool = False) -> int:
     policy = ProfilePolicy.from_settings(settings)
     ruleset = load(Path(settings.rules_dir), policy)
     if not ruleset.ok:
@@ -113,6 +138,8 @@ async def run(settings: Settings, shape: TrafficShape) -> int:
         say(f"  {line}")
     await publish(settings, changes)
     say("3/5 starting a worker")
+    if serve and not settings.admin_token:  # the page signs in with a token, as in production
+        settings = settings.model_copy(update={"admin_token": secrets.token_hex(16)})
     worker = build_worker(settings)
     await worker.start()
     try:
@@ -131,17 +158,21 @@ async def run(settings: Settings, shape: TrafficShape) -> int:
         elapsed = time.perf_counter() - started
         say(f"  done in {elapsed:.1f}s")
         say("5/5 Customer Groups (from Redis)\n")
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        redis = connect(settings.redis_url, decode_responses=True)
         try:
             say(render_table(await group_table(settings, redis, ruleset.definitions)))
         finally:
             await redis.aclose()
-        say(f"\nmetrics while it runs: http://{settings.web_host}:{settings.web_port}/metrics")
+        if serve:
+            await serve_until_stopped(settings)
+        else:
+            say(f"\nmetrics while it runs: {settings.advertised_url}/metrics; "
+                "`make demo-serve` keeps it running with the Customer Groups page")
     finally:
         await worker.stop()
     return 0
 
 
-def main(settings: Settings) -> int:
+def main(settings: Settings, serve: bool = False) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    return asyncio.run(run(settings, TrafficShape(days=450)))
+    return asyncio.run(run(settings, DEMO_SHAPE, serve))

@@ -61,11 +61,28 @@ class TrafficShape:
     days: int = 120
     seed: int = 2025
     registered_share: float = 0.3  # of sessions that belong to a logged-in customer
+    # The demo's extras for the Customer Groups page: opt-ins to every public group (at
+    # registration, later on the account page, some taken back), staff adding customers to the
+    # private groups at the till or in the CMS, and varied names. Drawn from a second random
+    # stream, so with it off (the bench) the events are exactly as before.
+    contact: bool = False
+
+
+FIRST_NAMES = ["Johnny", "Carmen", "Dizzy", "Ace", "Sugar", "Zander", "Priya", "Łukasz", "Aoife", "Mei", "Omar",
+               "Siobhan", "Kwame", "Ingrid", "Mateo", "Yuki"]
+LAST_NAMES = ["Rico", "Diaz", "Flores", "Levy", "Watkins", "Barcalow", "Patel", "Nowak", "Byrne", "Chen", "Haddad",
+              "O'Neill", "Mensah", "Larsen", "García", "Tanaka"]
+#: (group, share of sign-ups that tick it): Newsletter is drawn as before; Dinosaurs and Lego are the extras.
+EXTRA_OPT_INS = (("2", 0.08), ("3", 0.12))
+PUBLIC_GROUPS = ("1", "2", "3")
+PRIVATE_GROUPS = ("7", "8")
+STAFF = ("till-1", "till-2", "till-3", "cms-mike", "cms-anna")
 
 
 def generate(shape: TrafficShape, *, now: datetime | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
     """Events session by session (sessions in time order), ending at ``now``; at most ``limit``."""
     rng = random.Random(shape.seed)
+    extra = random.Random(shape.seed * 7919 + 1)  # the contact extras' own stream
     now = now or datetime.now(UTC)
     start = now - timedelta(days=shape.days)
     catalogue = Catalogue.build(rng, shape.catalogue)
@@ -95,12 +112,18 @@ def generate(shape: TrafficShape, *, now: datetime | None = None, limit: int | N
         out: list[dict[str, Any]] = []
         if customer and customer in pending_signup:
             joined = pending_signup.pop(customer)
+            ticked = ["1"] if rng.random() < 0.4 else []
+            first, last = "Sam", customer
+            if shape.contact:
+                ticked += [gid for gid, share in EXTRA_OPT_INS if extra.random() < share]
+                first, last = extra.choice(FIRST_NAMES), extra.choice(LAST_NAMES)
             out.append(event("signup", joined, visitor_id=visitor, customer_id=customer,
-                             email=f"{customer.lower()}@example.com", first_name="Sam", last_name=customer,
-                             date_joined=joined.date().isoformat(),
-                             public_groups=["1"] if rng.random() < 0.4 else []))
+                             email=f"{customer.lower()}@example.com", first_name=first, last_name=last,
+                             date_joined=joined.date().isoformat(), public_groups=ticked))
         elif customer:
             out.append(event("identify", at, visitor_id=visitor, customer_id=customer))
+            if shape.contact:
+                out += _contact_events(extra, event, at, customer, visitor)
         clock = at
         basket: list[dict[str, Any]] = []
         for _ in range(rng.randint(1, 8)):
@@ -133,6 +156,25 @@ def generate(shape: TrafficShape, *, now: datetime | None = None, limit: int | N
             produced += 1
             if limit is not None and produced >= limit:
                 return
+
+
+def _contact_events(rng: random.Random, event: Any, at: datetime, customer: str,
+                    visitor: str) -> list[dict[str, Any]]:
+    """Now and then a logged-in customer opts in or out on the account page, or staff add them by hand."""
+    roll = rng.random()
+    at = at + timedelta(seconds=2)
+    if roll < 0.06:  # the account page: mostly opt-ins, some taken back
+        return [event("consent", at, visitor_id=visitor, customer_id=customer, group_id=rng.choice(PUBLIC_GROUPS),
+                      granted=rng.random() < 0.8, source="account")]
+    if roll < 0.075:  # consent given in person, recorded by staff
+        source = rng.choice(["cms", "pos"])
+        return [event("consent", at, customer_id=customer, group_id=rng.choice(PUBLIC_GROUPS), granted=True,
+                      source=source, staff_id=rng.choice(STAFF))]
+    if roll < 0.135:  # at the till or in the CMS: "post me the catalogue", "you may phone me"
+        source = rng.choice(["pos", "pos", "cms"])
+        return [event("staff_membership", at, customer_id=customer, group_id=rng.choice(PRIVATE_GROUPS),
+                      action="add" if rng.random() < 0.9 else "remove", source=source, staff_id=rng.choice(STAFF))]
+    return []
 
 
 def record_key(event: dict[str, Any]) -> str | None:

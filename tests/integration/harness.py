@@ -10,12 +10,12 @@ from typing import Any, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from redis.asyncio import Redis
 
 from pipeline.assembly import build_worker
 from pipeline.definitions.diff import diff
 from pipeline.definitions.topic import ensure_definitions_topic, publish, read_definitions
 from pipeline.settings import Settings
+from pipeline.store.connection import AsyncRedis
 from pipeline.store.keys import KeySpace
 from pipeline.stream.worker import Worker
 from pipeline.topics import ensure_project_topics
@@ -105,7 +105,7 @@ async def eventually(probe: Callable[[], Awaitable[T]], check: Callable[[T], boo
 class View:
     """What the personalisation layer and the exporter see in Redis."""
 
-    def __init__(self, redis: Redis, settings: Settings) -> None:
+    def __init__(self, redis: AsyncRedis, settings: Settings) -> None:
         self.redis = redis
         self.keys = KeySpace(settings.redis_prefix)
 

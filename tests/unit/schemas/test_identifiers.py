@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from schemas import EventRejected, decode_event
+from schemas.events import EARLIEST_TIME, LATEST_TIME
 from schemas.identifiers import ID_PATTERN, MAX_ID_LENGTH, Identifier, all_valid_ids, id_problem, is_valid_id
 
 BASE = {"event_id": "e-1", "occurred_at": "2025-11-02T10:00:00+00:00"}
@@ -97,6 +99,21 @@ def test_times_outside_the_range_are_refused_at_the_contract(occurred_at: str) -
         decode_event(orjson.dumps({**BASE, "type": "identify", "customer_id": "c1", "visitor_id": "v1",
                                    "occurred_at": occurred_at}))
     assert caught.value.errors[0].location == "occurred_at"
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12)),
+                                               timezone(timedelta(hours=5, minutes=30))])))
+def test_the_time_range_check_agrees_with_the_plain_comparison(instant: datetime) -> None:
+    """Its fast path (a year well inside) never accepts what the exact comparison refuses."""
+    inside = EARLIEST_TIME <= instant < LATEST_TIME
+    try:
+        decode_event(orjson.dumps({**BASE, "type": "identify", "customer_id": "c1", "visitor_id": "v1",
+                                   "occurred_at": instant.isoformat()}))
+        accepted = True
+    except EventRejected:
+        accepted = False
+    assert accepted == inside
 
 
 def test_date_joined_is_bounded_too() -> None:

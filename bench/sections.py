@@ -1,0 +1,234 @@
+"""The report's longer explanations, each built from one step's results (split from bench/summary.py for size)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bench.latency import WARMUP_SECONDS
+from bench.report import Section, fmt_rate, table
+from bench.scaleout import STAGES
+
+THROUGHPUT_NOTE = (
+    "What the throughput work (issue 14) changed, each measured here: Faust's `_drain_messages` is replaced "
+    "(`faust_compat.drain_in_order`: no `wait_first` and its four futures per record); the worker runs on "
+    "uvloop (`CG_UVLOOP`); a record may carry a batch of events (row 2, batched); what a batch sends on to "
+    "other partitions goes as one record per partition (a bundle); profiles stay decoded between batches "
+    "(`ProfileStore`'s cache, `CG_PROFILE_CACHE_SIZE`); documents under 1 KB skip zlib; the worker's GC "
+    "thresholds are raised (`CG_GC_THRESHOLDS`: with Python's defaults full collections of 0.2 s each took "
+    "about a quarter of the CPU and made the latency's p99); the hot path was cut where its profile pointed "
+    "(memoised partitioner, normalisation, product rows and index keys, each event's local day once, the rule "
+    "index memoised per key set, customer details diffed once per subject and batch, metrics once per batch); "
+    "and every worker, not only the group's leader, knows a topic's partition count, so a second worker no "
+    "longer sends all its events through the re-keying topic (`faust_compat.topic_partition_count`).")
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:,.1f} ms" if seconds < 0.1 else f"{seconds * 1e3:,.0f} ms"
+
+
+def rule_scaling_section(scaling: list[Any], seed_run: Any, stats: dict[str, float] | None,
+                         stats_10000: dict[str, float] | None) -> Section:
+    base10 = next((s for s in scaling if s.groups == 10), None)
+    rows = [(f"{s.groups:,}", f"{s.per_event * 1e6:,.0f}", f"{s.cpu_seconds / s.events * 1e6:,.0f}", fmt_rate(s.rate),
+             f"{s.new_subject_per_event * 1e6:,.0f} (×{s.new_subject_events:,})",
+             f"{s.known_subject_per_event * 1e6:,.0f}", f"{s.groups_per_event:.1f}", f"{s.joined / s.events:.1f}",
+             f"{s.per_event / base10.per_event:.1f}×" if base10 else "-") for s in scaling]
+    seed_line = ""
+    if seed_run:
+        seed_line = (f"\n\nThe same work with the seed's groups (`rules_config/`, what steps 2-3 run) over "
+                     f"{seed_run.events:,} events: {seed_run.per_event * 1e6:,.0f} µs per event = "
+                     f"{fmt_rate(seed_run.rate)} on one core.")
+    shared = ""
+    if stats_10000 and stats_10000.get("nodes"):
+        shared = (f" The 10,000 groups' {stats_10000['leaf_uses']:,.0f} rows are {stats_10000['nodes']:,.0f} "
+                  "distinct conditions (nodes of the network).")
+    return Section("Rule scaling (the profile stage in isolation)", (
+        "`bench/evaluation.py` does per event what the worker does per message, minus I/O: the identity "
+        "stage's routing (with hand-over and merge at a cookie's first login), `unpack` of the stored value, "
+        "`SubjectProcessor.on_event`, the Redis command plan (membership and customer details) and `pack`, "
+        "over a dict. Events are decoded beforehand (not timed). Groups from `bench/groups.py`: brand, "
+        "category and product behaviour with windows and thresholds, order aggregates, sign-up cohorts, "
+        "e-mail domains, and/or mixes and nested blocks; the 10 are inside the 100, inside the 1,000, inside "
+        "the 10,000. `python -m bench --only rules` runs this step alone.\n\n"
+        + table(("groups", "µs/event", "CPU µs/event", "events/s", "first event of a subject, µs", "later events, µs",
+                 "groups the index selects per event", "groups joined per event", "vs 10"), rows)
+        + seed_line
+        + "\n\nAll groups are one network of shared conditions (`pipeline/rules/network.py`): an event "
+          "re-decides only the groups whose conditions it moved (`pipeline/rules/delta.py`), and a subject's "
+          "first event is the empty profile's groups plus what that event moved. What is left grows with the "
+          "memberships the events really create (the joins column): each is decided, given its next-change "
+          "day and written." + shared + " "
+        + group_stats_text(stats)))
+
+
+def group_stats_text(stats: dict[str, float] | None) -> str:
+    if not stats:
+        return ""
+    return (f"Of the {stats['groups']:,.0f} groups, {stats['time_dependent']:,.0f} are time-dependent (a window or "
+            f"a relative date: each evaluation also computes the day membership next changes), "
+            f"{stats['every_event']:,.0f} read `lastseen` (so every event selects them) and "
+            f"{stats['orders']:,.0f} read order aggregates. Their behaviour rows use {stats['behaviour_keys']:,.0f} "
+            f"index keys, {stats['mean_per_key']:.1f} groups per key on average and up to "
+            f"{stats['max_per_key']:,.0f}: the traffic has only 20 brands and 15 categories (`pipeline.traffic`), "
+            "so a view of a popular brand, category or product selects dozens of groups. The ratio therefore "
+            "measures two things: how many groups the index selects per event (the table's second-last column) "
+            "and what evaluating one selected group costs (about (later-event time - 10-group time) / selected "
+            "groups). Two shortcuts (`pipeline/rules/monotone.py`) make a selected group cheaper: "
+            f"{stats.get('no_event_ends', 0):,.0f} of the groups no event can end (counts, the order count and "
+            "last-seen only grow), so a member is kept without evaluation when the event only adds; and "
+            f"{stats.get('time_one_way', 0):,.0f} of the time-dependent ones time can only end (or only start), "
+            "so a non-member (or member) of one needs no re-check day.")
+
+
+def batch_table(lat: Any) -> str:
+    """Where a probe's time goes inside the worker: its stages' batches during the run."""
+    if not lat.batches:
+        return ""
+    seconds = lat.seconds + WARMUP_SECONDS
+    rows = [(stage, f"{b.batches:,}", f"{b.mean_events:,.1f}", f"{b.mean_ms:,.1f} ms", f"{b.seconds / seconds:.0%}")
+            for stage, b in lat.batches.items()]
+    return ("\n\nThe worker's batches during the run (its `cg_batch_seconds{stage}` and "
+            "`cg_batch_events{stage}` metrics; times include waiting for the lock the stages share):\n\n"
+            + table(("stage", "batches", "messages per batch", "mean time", "share of the run"), rows))
+
+
+def what_dominates(thr: Any, base: Any, seed_run: Any, _: Any) -> str:
+    """Where one worker's CPU per event goes (``seed_run``: the stages-in-memory result)."""
+    if not (thr and base and seed_run and thr.events):
+        return ""
+    plain, _, agent = base
+    wall = 1e6 / thr.rate
+    cpu = thr.cpu_seconds * 1e6 / thr.events
+    stages = seed_run  # the worker's stages in memory (bench/stages.py): decode included
+    pure = stages.per_event * 1e6
+    parse = 1e6 / plain.rate
+    forwarded = thr.progress.ends.get(f"{thr.app_id}.by-subject", 0) / thr.events if thr.app_id else 0.0
+    faust = 1e6 / agent.rate - parse if agent else 0.0
+    rest = max(0.0, cpu - pure - faust)
+    main, other = thr.threads
+    return (
+        f"Per storefront event the worker took {wall:,.0f} µs of wall time and {cpu:,.0f} µs of CPU "
+        f"({thr.cpu_share:.2f} cores busy on average). Of that CPU:\n\n"
+        + table(("part", "µs per event", "share of worker CPU", "measured by"), [
+            ("the pure work: the worker's stages in memory (decode, route, fold + evaluate, plan Redis, "
+             "encode, bundle; seed's groups)",
+             f"{pure:,.0f}", f"{pure / cpu:.0%}", "step 4, `bench/stages.py`, single-event records"),
+            ("Faust's own cost per consumed message (conductor, queues, stream, acks, commits)",
+             f"{faust:,.0f}", f"{faust / cpu:.0%}", "step 1, parse-only Faust agent minus bare consumer"),
+            ("everything else: forwarding logged-in events through <app>.by-subject and consuming them "
+             "again, changelog writes of the profile and identity tables, Redis round trips, asyncio",
+             f"{rest:,.0f}", f"{rest / cpu:.0%}", "the remainder"),
+        ])
+        + f"\n\nA bare consumer reads and parses an event in {parse:,.1f} µs; a Faust agent that does "
+        f"nothing but parse takes {1e6 / agent.rate if agent else float('nan'):,.0f} µs. "
+        + (f"The worker's main thread used {main:,.0f} s of CPU and all its other threads (Faust's Kafka consumer "
+           f"thread among them) {other:,.0f} s: one worker is bound by its one Python thread, which runs the "
+           "agents, the producer, the tables and asyncio. " if main else "")
+        + f"{forwarded:.0%} of the events (logged-in ones) were forwarded to their customer's partition; "
+        "the rest were folded by ingest where they arrived. "
+        "Where the pure work goes: the profile in \"The pure work: the worker's stages in memory\".")
+
+
+def slowest_probes(lat: Any) -> str:
+    """When the slowest 1% of probes were sent: clustered times point at the worker pausing, not at load."""
+    if not lat.samples:
+        return ""
+    count = max(3, len(lat.samples) // 100)
+    slow = sorted(sorted(lat.samples, key=lambda s: -s[1])[:count])
+    return (f"\n\nThe slowest {count} probes, sent at (seconds after the warm-up) and latency: "
+            + ", ".join(f"{t:.1f} s: {ms(latency)}" for t, latency in slow) + ".")
+
+
+def latency_batched_section(lat: Any) -> Section:
+    """Step 3 again on the batched topic's worker: does a collector's batching cost latency?"""
+    return Section("Latency, batched records", (
+        f"The batched step's worker, right after it drained the batched topic, with background traffic sent as "
+        f"batched records: more of the same shop's events (seed 2027, new event IDs) grouped as a storefront's "
+        f"collector flushes them (`pipeline.traffic.batched`, up to 20 events of one cookie or customer per record, "
+        f"keyed by `record_key`: the generator that filled the batched topic), {lat.events_per_record:.1f} events "
+        f"per record as sent, probes included. Target rate {fmt_rate(lat.rate_target)} in events (half of the "
+        f"batched throughput figure), sent {fmt_rate(lat.rate_sent)}; {lat.probes} probes over {lat.seconds:.0f}s, "
+        f"{lat.seen} seen in Redis ({lat.lost} not within 15 s after the load stopped). Each probe is sent "
+        "**alone in its record**, as a one-event JSON array keyed by its fresh cookie `latb-<n>` (a collector "
+        "flushing a new visitor's only event), so the figure is the pipeline's and not a collector's wait; the "
+        "clock and the keyspace notification are as in the single-record run.\n\n"
+        + table(("p50", "p95", "p99", "max"), [(ms(lat.p50), ms(lat.p95), ms(lat.p99), ms(lat.max))])
+        + slowest_probes(lat)
+        + batch_table(lat)))
+
+
+def scale_out_section(two: Any, one: Any, partitions: int) -> Section:
+    """Two workers against one on the same records: how far does adding a process go on this machine?"""
+    def row(r: Any) -> tuple[str, ...]:
+        cpu = sum(r.cpu_seconds) if isinstance(r.cpu_seconds, list) else r.cpu_seconds
+        return (f"{r.events:,}", f"{r.seconds:.1f} s" + ("" if r.completed else " (cut)"),
+                ("" if r.completed else "≤ ") + fmt_rate(r.rate), f"{r.startup_seconds:.1f} s", f"{cpu:.0f} s",
+                f"{cpu / r.seconds:.2f}" if r.seconds else "-",
+                f"{cpu * 1e6 / r.events:,.0f}" if r.events else "-",
+                f"{r.progress.ends.get(f'{r.app_id}.by-subject', 0):,}")
+    speedup = f"{two.rate / one.rate:.2f}×" if two.completed else f"at most {two.rate / one.rate:.2f}× (not drained)"
+    stages = ""
+    if any(two.stages):
+        stages = ("\n\nMessages each worker consumed, by stage (its `cg_events_in_total` once drained; ingest counts "
+                  "events, a batched record's one by one; a worker whose ingest sends its events on to the identity "
+                  "stage handles each of them there again, one send and one delivery wait per event):\n\n"
+                  + table(("worker", *STAGES), [(str(n + 1), *(f"{counts.get(stage, 0):,.0f}" for stage in STAGES))
+                                                 for n, counts in enumerate(two.stages)])
+                  + _split_text(two.stages))
+    return Section("Two workers", (
+        f"Two worker processes with one `CG_APP_ID` (one consumer group sharing the {partitions}-partition "
+        "topics), each with its own web port and data directory, started together over the **batched topic** "
+        "from offset 0 under a fresh app id, before anything else was written to it; done as in the throughput "
+        "step (every lag zero on the events topic and both internal topics). The one-worker row is the batched "
+        "throughput step's run over the same records, right after. CPU is the workers' user + system time from "
+        f"/proc, start-up included. Speedup: **{speedup}**. The machine has {os.cpu_count()} cores, which Kafka, "
+        "Redis and the bench itself also use, so two workers may not get a core each; CPU per event says whether "
+        "the work per event grew or the cores ran out (same CPU per event, fewer cores busy than workers).\n\n"
+        + table(("workers", "events", "time (first commit → all lags zero)", "events/s", "launch → first commit",
+                 "CPU", "cores busy", "CPU µs per event", "messages on <app>.by-subject"),
+                [("1", *row(one)), ("2", *row(two))])
+        + stages))
+
+
+def _split_text(stages: list[dict[str, float]]) -> str:
+    """What the stage counts mean: a worker that took no events, or one whose events all took the detour."""
+    ingested = [counts.get("ingest", 0.0) for counts in stages]
+    total = sum(ingested)
+    if not total:
+        return ""
+    notes = []
+    for n, (counts, mine) in enumerate(zip(stages, ingested, strict=True), 1):
+        if not mine:
+            notes.append(f"worker {n} ingested nothing: the topic was drained before it got partitions, so the "
+                         "figure is one worker's plus a rebalance (too few events to measure two)")
+        elif counts.get("identity", 0.0) >= 0.5 * mine:
+            notes.append(f"worker {n} ingested {mine / total:.0%} of the events and sent "
+                         f"{counts.get('identity', 0.0) / mine:.0%} of them through the identity stage")
+    text = "; ".join(notes)
+    return f"\n\n{text[:1].upper()}{text[1:]}." if notes else ""
+
+
+def pure_work_section(results: dict[str, Any], config: Any) -> Section | None:
+    """The worker's own stage code in memory: the pure work per event, and its profile."""
+    single, batched = results.get("stages single"), results.get("stages batched")
+    if single is None and batched is None:
+        return None
+    rows = [(shape, f"{r.events:,}", f"{r.records:,}", f"{r.per_event * 1e6:.1f}", f"{r.rate:,.0f}/s",
+             f"{r.forwarded_records:,}", f"{r.redis_commands:,}")
+            for shape, r in (("single", single), ("batched", batched)) if r is not None]
+    body = ("`bench/stages.py` runs the worker's own `Ingest` and `ProfileStage` (and the identity stage) on "
+            "the in-memory backend (`pipeline.stream.memory`): validate and decode, route by cookie, fold, "
+            "evaluate, plan Redis, encode the changed profiles for the table, bundle what goes on to other "
+            "partitions. Everything a worker does per event but Kafka, Redis and Faust. Records are fed as a "
+            "worker reads a pre-filled topic (per partition, `CG_BATCH_SIZE` at a time), under the worker's GC "
+            "thresholds (`CG_GC_THRESHOLDS`), with the seed's groups; CPU time of the thread.\n\n"
+            + table(("records", "events", "records read", "µs CPU per event", "events/s on one core",
+                     "records sent on", "Redis commands"), rows))
+    prof = results.get("profile_stages")
+    if prof:
+        own, cum = prof
+        body += (f"\n\ncProfile over the same code, single-event records, {config.profile_events:,} events "
+                 f"(shares of the total; the profiler slows the calls it counts). By own time:\n\n```\n{own}\n```"
+                 f"\n\nBy cumulative time:\n\n```\n{cum}\n```")
+    return Section("The pure work: the worker's stages in memory", body)
