@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+from pydantic import ValidationError
 
 from pipeline.settings import Settings, get_settings
 
@@ -267,7 +268,14 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
-    return handler(args, get_settings())
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # say what is wrong, never echo the values (one is the admin token)
+        for error in exc.errors(include_url=False, include_input=False, include_context=False):
+            where = ".".join(str(part) for part in error["loc"])
+            print(f"customer-groups: bad settings{f' ({where})' if where else ''}: {error['msg']}", file=sys.stderr)
+        return 2
+    return handler(args, settings)
 
 
 if __name__ == "__main__":

@@ -160,10 +160,11 @@ def parse_identifier(value: str, name: str) -> str:
 
 
 def parse_subject(subject: str) -> str:
-    """``c:<customer_id>`` or ``v:<visitor_id>``, else a 400."""
+    """``c:<customer_id>`` or ``v:<visitor_id>``, else a 400; an ID outside the ID policy is a 422."""
     try:
-        split_subject(subject)
+        anonymous, raw = split_subject(subject)
     except ValueError:
         raise ApiError(400, f"not a subject: {subject!r}",
                        "a subject is c:<customer_id> or v:<visitor_id>") from None
+    parse_identifier(raw, "visitor_id" if anonymous else "customer_id")
     return subject

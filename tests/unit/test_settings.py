@@ -75,6 +75,18 @@ def test_production_refuses_a_weak_admin_token(monkeypatch: pytest.MonkeyPatch, 
         Settings()
 
 
+def test_the_cli_says_why_without_echoing_the_refused_token(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.cli import main
+
+    monkeypatch.setenv("CG_MODE", "production")
+    monkeypatch.setenv("CG_ADMIN_TOKEN", "secretsecretsecret123")
+    assert main(["worker"]) == 2
+    err = capsys.readouterr().err
+    assert "too weak for CG_MODE=production" in err and "at least 32" in err
+    assert "secretsecretsecret123" not in err
+
+
 def test_development_takes_any_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CG_ADMIN_TOKEN", "x")
     assert Settings().admin_token == "x"

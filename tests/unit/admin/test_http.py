@@ -52,9 +52,11 @@ async def test_no_or_wrong_token_is_401_json(client: TestClient) -> None:
         assert set(await response.json()) == {"error", "details"}
 
 
-async def test_public_routes_and_other_paths_need_no_token(client: TestClient) -> None:
+async def test_public_routes_need_no_token_and_every_other_path_does(client: TestClient) -> None:
     assert (await client.get("/api/public-groups")).status == 200
     assert (await client.get("/metrics")).status == 200
+    for path in ("/table/profiles/c:C1/", "/router/", "/nowhere", "/api/missing"):  # unknown or not public
+        assert (await client.get(path)).status == 401, path
 
 
 async def test_bodies_must_be_json_objects(client: TestClient) -> None:

@@ -115,6 +115,8 @@ def test_subjects_and_identifiers() -> None:
     assert parse_subject("c:42") == "c:42" and parse_subject("v:ck_1") == "v:ck_1"
     for bad in ("42", "x:42", "c:"):
         _raises(400, parse_subject, bad)
+    for bad, field in (("c:C{1}", "customer_id"), ("v:ck\x1f", "visitor_id"), ("c:a\x00b", "customer_id")):
+        assert _raises(422, parse_subject, bad).details[0]["location"] == field  # the ID policy, as in events
     assert parse_identifier("C00042", "customer_id") == "C00042"
     assert _raises(422, parse_identifier, "a b", "customer_id").details[0]["location"] == "customer_id"
 
