@@ -114,12 +114,36 @@ def dump_stacks() -> str:
             loops.setdefault(id(loop), (name, loop))
     for name, loop in loops.values():
         for task in sorted(asyncio.all_tasks(loop), key=lambda t: t.get_name()):
-            print(f"--- task {task.get_name()} (loop of {name}): {task.get_coro()!r}", file=out)
-            task.print_stack(file=out)
+            print(f"--- task {task.get_name()} (loop of {name})", file=out)
+            out.write("".join(f"{line}\n" for line in await_chain(task.get_coro())))
+            waiter = getattr(task, "_fut_waiter", None)  # asyncio's own: the future the task sleeps on
+            if waiter is not None:
+                print(f"  the task waits on {waiter!r}"[:400], file=out)
     text = out.getvalue()
     # the number in the message itself: RepeatFilter (keyed on the template) never drops a dump
     log.warning(f"stack dump {next(_dumps)} (SIGUSR1):\n%s", text)
     return text
+
+
+def await_chain(coro: object, limit: int = 60) -> list[str]:
+    """Where a task waits: every coroutine it awaits, outermost first, then what the innermost
+    awaits (a future, an event's waiter, an async generator's step). ``Task.print_stack`` shows
+    the outermost frame only, which for an agent says nothing but ``await coro``."""
+    lines: list[str] = []
+    for _ in range(limit):
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            lines.append(f'  File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}')
+        awaited = (getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+                   or getattr(coro, "ag_await", None))
+        if awaited is None:
+            break
+        if not any(hasattr(awaited, a) for a in ("cr_frame", "gi_frame", "ag_frame")):
+            lines.append(f"  awaiting {awaited!r}"[:300])
+            break
+        coro = awaited
+    return lines
 
 
 def _exit_after(seconds: float, signum: signal.Signals) -> None:

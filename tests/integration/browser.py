@@ -29,7 +29,7 @@ def missing() -> str | None:
     """Why the browser cannot start here, or None (the set-up installs both packages)."""
     for path in (CHROMIUM, CHROMEDRIVER):
         if shutil.which(path) is None:
-            return f"{path} is missing: `deploy/local/servers.sh start` installs Debian's chromium and chromium-driver"
+            return f"{path} is missing: `make browser` (deploy/local/servers.sh browser) installs Debian's chromium and chromium-driver"
     return None
 
 

@@ -38,3 +38,28 @@ async def test_the_dump_shows_every_thread_and_every_task_and_is_never_cut_as_a_
     assert len(records) == 2
     repeat = RepeatFilter(window=30.0, clock=lambda: 0.0)
     assert all(repeat.filter(r) for r in records)  # the log's repeat filter lets both through
+
+
+async def _outer(lock: asyncio.Lock) -> None:
+    await _middle(lock)
+
+
+async def _middle(lock: asyncio.Lock) -> None:
+    async with lock:
+        pass
+
+
+async def test_the_dump_follows_a_task_down_to_what_it_waits_for() -> None:
+    """An agent's task shows ``await coro`` at its top; the dump walks every await below it."""
+    lock = asyncio.Lock()
+    await lock.acquire()
+    task = asyncio.create_task(_outer(lock), name="agent-like")
+    await asyncio.sleep(0)
+    try:
+        text = dump_stacks()
+    finally:
+        lock.release()
+        await task
+    block = text.split("--- task agent-like", 1)[1].split("--- ", 1)[0]
+    assert block.index("in _outer") < block.index("in _middle") < block.index("in acquire")
+    assert "the task waits on <Future pending" in block  # the innermost: the lock's waiter
