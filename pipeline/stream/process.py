@@ -29,6 +29,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 import faust
 
@@ -92,6 +93,31 @@ class BoundedStopWorker(faust.Worker):
 
     def _on_sigusr1(self) -> None:
         dump_stacks()
+        log.warning("consumer state (SIGUSR1): %s", consumer_state(self.app))
+
+
+def consumer_state(app: Any) -> str:
+    """What decides whether a partition is fetched and handed on: assigned, active, paused,
+    buffered (Faust takes a partition out while its stream's queue is under pressure), the flow,
+    the rebalance, and each stream queue's size."""
+    try:
+        consumer = app.consumer
+
+        def tps(items: Any) -> list[str]:
+            return sorted(f"{tp.topic}[{tp.partition}]" for tp in items or ())
+
+        inside = vars(consumer)  # Faust's own bookkeeping: no public accessor
+        channels = vars(app.topics).get("_topics", ())
+        queues = {f"{c!r}"[:80]: c.queue.qsize() for c in channels if hasattr(c, "queue")}
+        return repr({
+            "rebalancing": app.rebalancing, "flow_active": consumer.flow_active,
+            "suspend_flow": consumer.suspend_flow.is_set(), "assigned": tps(consumer.assignment()),
+            "active": tps(inside.get("_active_partitions")), "paused": tps(inside.get("_paused_partitions")),
+            "buffered": tps(inside.get("_buffered_partitions")), "read_offset": {
+                f"{tp.topic}[{tp.partition}]": o for tp, o in inside.get("_read_offset", {}).items()},
+            "queues": queues, "kafka": _or_error(lambda: _kafka_positions(consumer))})
+    except Exception as exc:  # noqa: BLE001 - a diagnostic must never stop the worker
+        return f"unavailable: {exc!r}"
 
 
 def dump_stacks() -> str:
@@ -125,13 +151,56 @@ def dump_stacks() -> str:
     return text
 
 
+def _or_error(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except Exception as exc:  # noqa: BLE001 - a diagnostic must never stop the worker
+        return f"unavailable: {exc!r}"
+
+
+def _kafka_positions(consumer: Any) -> dict[str, Any]:
+    """aiokafka's own view of each stream partition: position, paused, waiting for an offset
+    reset, highwater, and whether a fetched batch waits in its buffer (Faust hands on only what
+    aiokafka returns)."""
+    kafka = vars(vars(consumer).get("_thread") or object()).get("_consumer")
+    if kafka is None:
+        return {}
+    inner = vars(kafka)
+    assignment = inner["_subscription"].subscription.assignment
+    buffered = vars(inner["_fetcher"]).get("_records", {})
+    states = {}
+    for tp in sorted(assignment.tps):
+        state = assignment.state_value(tp)
+        states[f"{tp.topic}[{tp.partition}]"] = {
+            "position": vars(state).get("_position"), "paused": state.paused,
+            "awaiting_reset": state.awaiting_reset, "highwater": state.highwater,
+            "buffered": tp in buffered}
+    return states
+
+
+def _frame_of(obj: object) -> Any:
+    return getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None) or getattr(obj, "ag_frame", None)
+
+
+def _unwrap(awaited: object) -> object | None:
+    """The coroutine or generator behind an awaitable with no frame of its own (a coroutine's
+    ``__await__`` wrapper, an async generator's ``asend``): the one object it refers to that has a
+    frame. ``gc.get_referents`` is the only way in; they expose no attribute."""
+    import gc
+
+    for referent in gc.get_referents(awaited):
+        if _frame_of(referent) is not None:
+            return referent
+    return None
+
+
 def await_chain(coro: object, limit: int = 60) -> list[str]:
     """Where a task waits: every coroutine it awaits, outermost first, then what the innermost
-    awaits (a future, an event's waiter, an async generator's step). ``Task.print_stack`` shows
-    the outermost frame only, which for an agent says nothing but ``await coro``."""
+    awaits. ``Task.print_stack`` shows the outermost frame only, which for an agent says nothing
+    but ``await coro``; here wrappers (``__await__``, ``asend``) are followed through."""
     lines: list[str] = []
     for _ in range(limit):
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None) or getattr(coro, "ag_frame", None)
+        frame = _frame_of(coro)
         if frame is not None:
             code = frame.f_code
             lines.append(f'  File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}')
@@ -139,9 +208,12 @@ def await_chain(coro: object, limit: int = 60) -> list[str]:
                    or getattr(coro, "ag_await", None))
         if awaited is None:
             break
-        if not any(hasattr(awaited, a) for a in ("cr_frame", "gi_frame", "ag_frame")):
-            lines.append(f"  awaiting {awaited!r}"[:300])
-            break
+        if _frame_of(awaited) is None:
+            inner = _unwrap(awaited)
+            if inner is None:
+                lines.append(f"  awaiting {awaited!r}"[:300])
+                break
+            awaited = inner
         coro = awaited
     return lines
 

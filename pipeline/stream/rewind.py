@@ -15,6 +15,8 @@ State kept on the consumer (``self.__dict__``, per partition):
 * ``_cg_holes``: (the commit base, since when) of a partition whose commits
   wait for an offset never acknowledged; read again after :data:`HOLE_SECONDS`.
 * ``_cg_log_start``: where a partition with nothing committed begins.
+* ``_cg_gone``: the offset due of a partition whose records up to the log start
+  retention deleted (asked of the broker once, not at every fetch).
 """
 
 from __future__ import annotations
@@ -102,16 +104,84 @@ async def add_gap_never_as_processed(self: Consumer, tp: Any, offset_from: int, 
 async def perform_seek_tracked(self: Consumer) -> None:
     """``Consumer.perform_seek`` (every partition to its committed offset, Faust's recovery) that
     also notes each committed offset as the next one due and drops the re-reads it supersedes
-    (they lie at or after the committed offset: a later seek to one would skip the records before it)."""
+    (they lie at or after the committed offset: a later seek to one would skip the records before it).
+
+    Upstream seeks only partitions that have a committed offset (aiokafka's
+    ``seek_to_committed`` skips the others), so a partition with nothing committed stays
+    wherever the last fetch left it: past records fetched during the rebalance and never
+    handed on. Such a partition of an acknowledged topic is read again from its log start,
+    what its committed position means."""
     await UPSTREAM_PERFORM_SEEK(self)
     tracked, pending = _kept(self, "_cg_tracked"), _kept(self, "_cg_rewind")
+    acks_enabled_for = self.app.topics.acks_enabled_for
     for tp in self.assignment():
         pending.pop(tp, None)
         read = self._read_offset.get(tp)
         if read is None:
             tracked.pop(tp, None)
+            start = commit_base(self, tp)
+            if start is not None and acks_enabled_for(tp.topic):
+                pending[tp] = start  # sought once the rebalance is over (_reread_due)
         else:
             tracked[tp] = (read, read)
+
+
+def fetch_position(consumer: Any, tp: Any) -> int | None:
+    """aiokafka's position of the partition: the next offset it will fetch (None: not known, or
+    waiting for an offset reset). Read from the consumer thread's state without a call: between
+    two ``getmany`` calls nothing else moves it but the seeks this module awaits."""
+    kafka = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    subscription = getattr(getattr(kafka, "_subscription", None), "subscription", None)
+    if subscription is None:
+        return None
+    try:
+        state = subscription.assignment.state_value(tp)
+    except KeyError:  # not assigned (any more)
+        return None
+    position: int | None = vars(state).get("_position")
+    return position
+
+
+async def _note_dropped_fetches(self: Consumer) -> None:
+    """Read again what was fetched and never handed on, even when no later record shows the jump.
+
+    Between two ``getmany`` calls every record aiokafka returned has been handed on or
+    dropped, so its position must equal the offset due next (before anything was handed on,
+    the commit base). A position further on means Faust dropped fetched records: upstream
+    ``getmany`` drops a whole fetch when the flow stops mid-fetch and the rest of a
+    partition's fetch when its stream queue fills (``on_buffer_full`` takes it out of the
+    active partitions while the fetch is being handed on). :func:`getmany_rewinding` finds
+    such a jump at the next record; this finds it when the dropped records were the
+    partition's last (found by the SIGKILL test: every ``events`` partition at its end, nothing
+    handed on, lag 1,250 each, for good). Offsets gone from the log (retention) are let go."""
+    acks_enabled_for = self.app.topics.acks_enabled_for
+    pending = _kept(self, "_cg_rewind")
+    checked = _kept(self, "_cg_gone")  # (tp) -> offset found below the log start: asked once
+    suspects: dict[Any, int] = {}
+    for tp in self.assignment():
+        if tp in pending or not acks_enabled_for(tp.topic):
+            continue
+        position = fetch_position(self, tp)
+        if position is None:
+            continue
+        due = next_due(self, tp)
+        expected = due if due is not None else commit_base(self, tp)
+        if expected is not None and position > expected and checked.get(tp) != expected:
+            suspects[tp] = expected
+    if not suspects:
+        return
+    starts = await self.earliest_offsets(*suspects)
+    for tp, expected in suspects.items():
+        start = starts.get(tp)
+        if start is not None and start > expected:
+            checked[tp] = expected  # retention took them: getmany_rewinding lets the jump through
+            continue
+        position = fetch_position(self, tp) or expected
+        log.warning("%s[%d]: offsets %d-%d were fetched but never handed to a stream; reading them again",
+                    tp.topic, tp.partition, expected, position - 1)
+        for listener in gap_listeners:
+            listener(tp.topic, tp.partition, expected, position - 1)
+        pending[tp] = expected
 
 
 async def _reread_due(self: Consumer) -> None:
@@ -160,6 +230,7 @@ async def getmany_rewinding(self: Consumer, timeout: float) -> AsyncIterator[tup
         log_start.update({tp: offset for tp, offset in (await self.earliest_offsets(*unknown)).items()
                           if offset is not None})
     if not self.app.rebalancing:  # recovery seeks every partition to its committed offset anyway
+        await _note_dropped_fetches(self)
         await _reread_due(self)
     async for tp, message in UPSTREAM_GETMANY(self, timeout):
         if tp in holding:

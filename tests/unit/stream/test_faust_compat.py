@@ -356,3 +356,90 @@ def test_a_table_check_reads_partition_counts_from_the_cluster_not_the_leaders_s
     assert faust_compat.topic_partitions_from_cluster(thread, changelog) == 12  # type: ignore[arg-type]
     assert faust_compat.topic_partitions_from_cluster(thread, "app.unknown") is None  # type: ignore[arg-type]
     assert faust_compat.topic_partitions_from_cluster(SimpleNamespace(_consumer=None), changelog) is None  # type: ignore[arg-type]
+
+
+class _Positions:
+    """aiokafka's assignment as rewind.fetch_position reads it: each partition's next fetch offset."""
+
+    def __init__(self, positions: dict[TP, int]) -> None:
+        self.positions = positions
+
+    def state_value(self, tp: TP) -> SimpleNamespace:
+        return SimpleNamespace(_position=self.positions[tp])
+
+
+def _fetched_to(consumer: _Consumer, positions: dict[TP, int]) -> _Positions:
+    """Give the fake consumer aiokafka's positions; a seek moves them, as aiokafka's does."""
+    state = _Positions(dict(positions))
+    subscription = SimpleNamespace(subscription=SimpleNamespace(assignment=state))
+    consumer._thread = SimpleNamespace(_consumer=SimpleNamespace(_subscription=subscription))  # type: ignore[attr-defined]  # noqa: SLF001
+    seek_wait = consumer.seek_wait
+
+    async def seek_and_move(offsets: dict[TP, int]) -> None:
+        await seek_wait(offsets)
+        state.positions.update(offsets)
+
+    consumer.seek_wait = seek_and_move  # type: ignore[method-assign]
+    return state
+
+
+async def test_records_dropped_at_the_end_of_a_partition_are_read_again_without_a_later_record() -> None:
+    """The SIGKILL test's stall: a restarted worker's fetch of every events partition was dropped to
+    its end with nothing committed; no later record came to show the jump, lag stayed 1,250 for good."""
+    a = TP("cg.events", 0)
+    consumer = _Consumer({}, [])
+    consumer.assignment = lambda: {a}  # type: ignore[method-assign]
+    state = _fetched_to(consumer, {a: 1259})  # fetched 0-1258, none handed on
+    assert await _rewinding(consumer) == [] and consumer.seeks == [(a, 0)]  # from the log start
+    assert state.positions[a] == 0
+    consumer.fetch = [(a, 0), (a, 1)]
+    assert await _rewinding(consumer) == [(a, 0), (a, 1)]
+    state.positions[a] = 2  # where that fetch left aiokafka
+    consumer.fetch = []
+    assert await _rewinding(consumer) == [] and consumer.seeks == [(a, 0)]  # position 2 is due: no seek
+
+
+async def test_the_rest_of_a_fetch_dropped_after_some_was_handed_on_is_read_again() -> None:
+    a = TP("cg.events", 0)
+    consumer = _Consumer({}, [(a, 10), (a, 11)])
+    consumer.assignment = lambda: {a}  # type: ignore[method-assign]
+    consumer._committed_offset = {a: 10}  # noqa: SLF001
+    state = _fetched_to(consumer, {a: 10})
+    assert await _rewinding(consumer) == [(a, 10), (a, 11)]
+    state.positions[a] = 16  # the fetch held 10-15; Faust handed on 10 and 11, dropped 12-15
+    consumer.fetch = []
+    assert await _rewinding(consumer) == [] and consumer.seeks == [(a, 12)]
+
+
+async def test_offsets_retention_deleted_are_not_sought_again_and_asked_once() -> None:
+    a = TP("cg.events", 0)
+    consumer = _Consumer({a: 10}, [], log_start=30)
+    consumer.assignment = lambda: {a}  # type: ignore[method-assign]
+    asked: list[tuple[TP, ...]] = []
+    earliest = consumer.earliest_offsets
+
+    async def counting(*tps: TP) -> dict[TP, int]:
+        asked.append(tps)
+        return await earliest(*tps)
+
+    consumer.earliest_offsets = counting  # type: ignore[method-assign]
+    _fetched_to(consumer, {a: 40})
+    for _ in range(3):
+        assert await _rewinding(consumer) == []
+    assert consumer.seeks == [] and asked == [(a,), (a,)]  # the log start (first fetch), the check: once each
+
+
+async def test_a_partition_with_nothing_committed_is_read_from_its_log_start_after_recovery() -> None:
+    """Upstream perform_seek seeks only partitions with a committed offset; aiokafka leaves the rest
+    where a fetch held back during the rebalance put them."""
+    a, changelog = TP("cg.events", 2), TP("cg-profiles-changelog", 2)
+    consumer = _Consumer({}, [(a, 0), (a, 1), (changelog, 5)], log_start=0)
+    consumer.assignment = lambda: {a, changelog}  # type: ignore[method-assign]
+    consumer.app = SimpleNamespace(topics=_TopicsWithChangelog(), rebalancing=True)
+    state = _fetched_to(consumer, {a: 0, changelog: 5})
+    assert await _rewinding(consumer) == [(changelog, 5)]
+    state.positions[a] = 2  # held back: the rebalance is under way
+    await _perform_seek(consumer, {})  # nothing committed: upstream seeks nothing
+    consumer.app.rebalancing = False
+    consumer.fetch = []
+    assert await _rewinding(consumer) == [] and consumer.seeks == [(a, 0)]
