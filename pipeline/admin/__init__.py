@@ -11,6 +11,8 @@ rather than a separate ASGI app:
   worker that owns that subject's partition, using the URLs the workers
   advertise to each other in Faust's partition assignment; that machinery is
   part of ``faust.web``. (Faust's ASGI bridge replaces this stack and loses it.)
+  Which partition a subject is on is the pipeline's answer, not Faust's
+  (:mod:`pipeline.stream.routing`).
 * **Nothing new to run or pin.** The worker already serves ``/metrics`` and
   ``/healthz`` on ``CG_WEB_HOST:CG_WEB_PORT``; aiohttp is already a dependency.
 

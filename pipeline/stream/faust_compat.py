@@ -85,6 +85,18 @@ read offset moved past them. Here ``getmany`` hands on nothing of an acked topic
 while ``app.rebalancing`` is true (it is until the end of ``_resume_streams``);
 what it held back is read again from the committed offset recovery seeks to.
 
+**Nothing left behind at a partition's end.** Upstream ``perform_seek`` seeks
+only partitions that have a committed offset (aiokafka's ``seek_to_committed``
+skips the others), so one with nothing committed stays where a fetch held back
+during the rebalance left it; and upstream ``getmany`` drops fetched records
+silently (a whole fetch when the flow stops, the rest of a partition's fetch
+when ``on_buffer_full`` takes it out of the active partitions). When the dropped
+records were the partition's last, no later record shows the jump: a restarted
+worker sat with every events partition at its end and nothing handed on.
+:func:`~pipeline.stream.rewind.perform_seek_tracked` reads such a partition
+again from its log start, and before every fetch aiokafka's position must equal
+the offset due next (:func:`~pipeline.stream.rewind.fetch_position`).
+
 **Seeks that stick.** Faust's ``Consumer.seek`` calls aiokafka's ``seek`` from
 the event loop's thread while aiokafka runs in the consumer thread, possibly
 draining a fetch of that partition (faust/transport/drivers/aiokafka.py,

@@ -59,6 +59,7 @@ from pipeline.stream.process import BoundedStopWorker
 from pipeline.stream.profiles import ProfileStage
 from pipeline.stream.progress import PartitionProgress
 from pipeline.stream.rewind import commit_base
+from pipeline.stream.routing import SubjectRouter
 from pipeline.stream.schedule import RecheckSchedule
 from pipeline.stream.sinks import FaustSinks
 from pipeline.stream.state import FaustTable, ProfileStore
@@ -104,6 +105,7 @@ class Worker:
             web_port=settings.web_port,
             web_bind=settings.web_host,
             canonical_url=settings.advertised_url,  # what the others route to (not the bind address)
+            Router=SubjectRouter,  # a subject's requests reach the worker owning its partition (routing.py)
             # Faust's own views would serve table contents (whole profiles), the
             # cluster layout and internals to anyone: off. table_route does not
             # need them (it asks the assignor in-process and forwards the

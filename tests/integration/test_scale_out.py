@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from redis.asyncio import Redis
 
 from bench.worker_process import WorkerProcess
 from faults.run import Run
 from faults.state import diff
-from faults.traffic import traffic
+from faults.traffic import Record, traffic
 from pipeline.profile import ProfilePolicy
 from pipeline.rules import load
 from pipeline.settings import Settings
@@ -38,7 +39,7 @@ async def test_three_workers_end_as_one_worker_does_and_rekey_no_more(base_setti
     records = traffic(6000, seed=5, cookies=600, customers=200)
     redis = Redis.from_url(base_settings.redis_url)
     one = Run.create(base_settings, "t-one", tmp_path, topic_partitions=12)
-    three = Run.create(base_settings, "t-three", tmp_path, topic_partitions=12)
+    three = Run.create(base_settings, "t-three", tmp_path, topic_partitions=12, admin_token=TOKEN)
     shares: dict[str, float] = {}
     counts: dict[str, list[dict[str, object]]] = {}
     try:
@@ -53,6 +54,8 @@ async def test_three_workers_end_as_one_worker_does_and_rekey_no_more(base_setti
                 rekeyed = _counter(run, "cg_events_rekeyed_total")
                 shares[run.name] = rekeyed / ingested  # of the events read (a rebalance re-reads some)
                 counts[run.name] = [await _dry_run(worker) for worker in run.workers.values()]
+                if run is three:
+                    await _explain_from_every_worker(run, _customers(records)[:8])
                 assert all(_counter_one(w) > 0 for w in run.workers.values()), "a worker took no events"
             finally:
                 run.stop()
@@ -90,6 +93,37 @@ async def _dry_run(worker: WorkerProcess) -> dict[str, object]:
         assert response.status == 200, await response.text()
         body: dict[str, object] = await response.json()
         return body
+
+
+TOKEN = "scale-out-admin-token-0123456789abcdef"
+
+
+def _customers(records: list[Record]) -> list[str]:
+    """Subjects that surely have a profile: customers who signed up."""
+    return sorted({f"c:{event['customer_id']}" for _, value in records
+                   if (event := orjson.loads(value)).get("type") == "signup"})
+
+
+async def _explain_from_every_worker(run: Run, subjects: list[str]) -> None:
+    """Explain reaches each subject's owner from any worker (Faust's table_route), carrying the
+    token between workers; without the token every worker answers 401."""
+    import aiohttp
+
+    assert len(subjects) >= 4
+    owners_asked = 0
+    async with aiohttp.ClientSession() as http:
+        for worker in run.workers.values():
+            base = f"http://{worker.settings.web_host}:{worker.settings.web_port}"
+            for subject in subjects:
+                url = f"{base}/api/subjects/{subject}/explain"
+                async with http.get(url) as response:
+                    assert response.status == 401, (url, response.status)
+                async with http.get(url, headers={"Authorization": f"Bearer {TOKEN}"}) as response:
+                    assert response.status == 200, (url, response.status, await response.text())
+                    body = await response.json()
+                    assert body["subject"] == subject, body
+                owners_asked += 1
+    assert owners_asked == 3 * len(subjects)  # 12 partitions over 3 workers: most asked a non-owner
 
 
 def _counter_one(worker: WorkerProcess) -> float:
