@@ -96,14 +96,20 @@ async def failover(ctx: Context, run: Run) -> None:
     producing = asyncio.create_task(_produce_paced(ctx, run))
     await _processing(run, "a")
     await _processing(run, "b")
-    await asyncio.sleep(rng.uniform(1, 5))
-    run.kill("a")
-    ctx.note("failover: worker a SIGKILLed; b takes over its partitions")
-    await asyncio.sleep(rng.uniform(8, 14))
-    run.worker("c")
-    ctx.note("failover: worker c joins")
+    await _kill_then_join(ctx, run, rng, "failover", victim="a", newcomer="c")
     await producing
     await run.wait_done()
+
+
+async def _kill_then_join(ctx: Context, run: Run, rng: random.Random, case: str, *, victim: str,
+                          newcomer: str) -> None:
+    """Mid-stream: SIGKILL ``victim`` 1-5 s from now, start ``newcomer`` 8-14 s after that."""
+    await asyncio.sleep(rng.uniform(1, 5))
+    run.kill(victim)
+    ctx.note(f"{case}: worker {victim} SIGKILLed; the others take over its partitions")
+    await asyncio.sleep(rng.uniform(8, 14))
+    run.worker(newcomer)
+    ctx.note(f"{case}: worker {newcomer} joins")
 
 
 async def three_workers(ctx: Context, run: Run) -> None:
@@ -126,12 +132,7 @@ async def three_workers_failover(ctx: Context, run: Run) -> None:
     producing = asyncio.create_task(_produce_paced(ctx, run))
     for name in ("a", "b", "c"):
         await _processing(run, name)
-    await asyncio.sleep(rng.uniform(1, 5))
-    run.kill("b")
-    ctx.note("three_workers_failover: worker b SIGKILLed; a and c take over its partitions")
-    await asyncio.sleep(rng.uniform(8, 14))
-    run.worker("d")
-    ctx.note("three_workers_failover: worker d joins")
+    await _kill_then_join(ctx, run, rng, "three_workers_failover", victim="b", newcomer="d")
     await producing
     await run.wait_done()
 

@@ -138,3 +138,14 @@ def container_env(container: dict[str, Any], docs: list[dict[str, Any]],
         else:
             raise AssertionError(f"{item['name']}: a value source this test does not know: {item}")
     return env
+
+
+def set_path(node: Any, path: str, value: Any) -> None:
+    """Set (or with ``None`` delete) the value at ``a/b/c`` in nested dicts: the tests' mutations."""
+    *parents, last = path.split("/")
+    for part in parents:
+        node = node[part]
+    if value is None:
+        del node[last]
+    else:
+        node[last] = value

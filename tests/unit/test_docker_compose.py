@@ -27,6 +27,7 @@ from tests.unit.deployment import (
     duration_seconds,
     host_and_port,
     load_compose,
+    set_path,
     setting,
     settings_from,
 )
@@ -182,14 +183,7 @@ def test_compose_file(check: Callable[[Compose], None], compose: Compose) -> Non
 
 def _set(path: str, value: Any) -> Callable[[Compose], None]:
     def mutate(compose: Compose) -> None:
-        *parents, last = path.split("/")
-        node = compose
-        for part in parents:
-            node = node[part]
-        if value is None:
-            del node[last]
-        else:
-            node[last] = value
+        set_path(compose, path, value)
     return mutate
 
 

@@ -32,6 +32,7 @@ from tests.unit.deployment import (
     load_k8s,
     objects,
     pod_template,
+    set_path,
     setting,
     settings_from,
     the,
@@ -217,14 +218,7 @@ def _env(name: str, value: str | None) -> Callable[[Docs], None]:
 
 def _object(kind: str, path: str, value: Any, name: str | None = None) -> Callable[[Docs], None]:
     def mutate(docs: Docs) -> None:
-        node = the(docs, kind, name)
-        *parents, last = path.split("/")
-        for part in parents:
-            node = node[part]
-        if value is None:
-            del node[last]
-        else:
-            node[last] = value
+        set_path(the(docs, kind, name), path, value)
     return mutate
 
 
