@@ -324,6 +324,36 @@ async def test_staff_add_and_remove_and_wrong_group_types(api: Api, redis: Redis
     assert (await api.call("DELETE", "/api/groups/7/members/c1"))[0] == 422  # no staff_id/source
 
 
+async def test_member_records_page_through_a_private_group_with_who_added_each(api: Api, redis: Redis) -> None:
+    """``GET /api/groups/{id}/records`` (the page's members list): SSCAN pages that together hold every
+    member once, each with the staff record that put it there."""
+    view = View(redis, api.settings)
+    customers = sorted(f"r{i}" for i in range(140))  # past 128 members Redis pages SSCAN by COUNT
+    for customer in customers:
+        status, _ = await api.call("POST", "/api/groups/7/members",
+                                   json={"customer_id": customer, "staff_id": f"staff-{customer}", "source": "cms"})
+        assert status == 202
+    await eventually(lambda: view.members("7"), lambda m: m[0] == set(customers))
+    seen: list[dict[str, Any]] = []
+    cursor, pages = 0, 0
+    while True:
+        status, body = await api.call("GET", f"/api/groups/7/records?cursor={cursor}&count=20")
+        assert status == 200 and body["type"] == "private", body
+        assert body["columns"] == ["customer_id", "email", "first_name", "last_name", "date_joined",
+                                   "added_at", "added_source", "added_by"]
+        seen += body["records"]
+        cursor, pages = body["next_cursor"], pages + 1
+        if cursor == 0:
+            break
+    assert sorted(r["customer_id"] for r in seen) == customers  # every member, once
+    assert all(r["added_by"] == f"staff-{r['customer_id']}" and r["added_source"] == "cms" for r in seen)
+    assert pages > 1  # it was paged
+    assert (await api.call("GET", "/api/groups/7/records?cursor=-1"))[0] == 400
+    assert (await api.call("GET", "/api/groups/7/records?count=5000"))[0] == 400
+    assert (await api.call("GET", "/api/groups/404/records"))[0] == 404
+    assert (await api.call("GET", "/api/groups/7/records", token=False))[0] == 401
+
+
 async def test_explain_and_dry_run_over_live_profiles(api: Api, redis: Redis) -> None:
     view = View(redis, api.settings)
     events = [view_event(api.clock, "Sony", visitor_id=f"ck{i}") for i in range(3)]
