@@ -33,6 +33,8 @@ from typing import Any
 
 import faust
 
+from pipeline.stream.rewind import kafka_assignment
+
 log = logging.getLogger(__name__)
 EXIT_STOP_TIMEOUT = 70
 _dumps = itertools.count(1)
@@ -162,12 +164,10 @@ def _kafka_positions(consumer: Any) -> dict[str, Any]:
     """aiokafka's own view of each stream partition: position, paused, waiting for an offset
     reset, highwater, and whether a fetched batch waits in its buffer (Faust hands on only what
     aiokafka returns)."""
-    kafka = vars(vars(consumer).get("_thread") or object()).get("_consumer")
-    if kafka is None:
+    assignment = kafka_assignment(consumer)
+    if assignment is None:
         return {}
-    inner = vars(kafka)
-    assignment = inner["_subscription"].subscription.assignment
-    buffered = vars(inner["_fetcher"]).get("_records", {})
+    buffered = vars(vars(consumer._thread._consumer)["_fetcher"]).get("_records", {})  # noqa: SLF001 - diagnostics
     states = {}
     for tp in sorted(assignment.tps):
         state = assignment.state_value(tp)

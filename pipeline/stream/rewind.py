@@ -126,16 +126,23 @@ async def perform_seek_tracked(self: Consumer) -> None:
             tracked[tp] = (read, read)
 
 
+def kafka_assignment(consumer: Any) -> Any:
+    """aiokafka's assignment behind Faust's consumer (per-partition fetch state), or None before
+    the consumer thread has one. Faust exposes no accessor; the stall dump reads it too."""
+    kafka = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    subscription = getattr(getattr(kafka, "_subscription", None), "subscription", None)
+    return None if subscription is None else subscription.assignment
+
+
 def fetch_position(consumer: Any, tp: Any) -> int | None:
     """aiokafka's position of the partition: the next offset it will fetch (None: not known, or
     waiting for an offset reset). Read from the consumer thread's state without a call: between
     two ``getmany`` calls nothing else moves it but the seeks this module awaits."""
-    kafka = getattr(getattr(consumer, "_thread", None), "_consumer", None)
-    subscription = getattr(getattr(kafka, "_subscription", None), "subscription", None)
-    if subscription is None:
+    assignment = kafka_assignment(consumer)
+    if assignment is None:
         return None
     try:
-        state = subscription.assignment.state_value(tp)
+        state = assignment.state_value(tp)
     except KeyError:  # not assigned (any more)
         return None
     position: int | None = vars(state).get("_position")
