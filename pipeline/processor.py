@@ -19,7 +19,7 @@ from datetime import datetime
 from pipeline.membership import MembershipChange
 from pipeline.messages import Forget, Handover, MergeIn, Outgoing
 from pipeline.profile import Profile, ProfilePolicy, add_visitor, decode, encode, fold, merge, new_profile
-from pipeline.profile.stored import body_of, pack, unpack
+from pipeline.profile.stored import body_of, pack, peek_next_check, unpack
 from pipeline.registry import GroupRegistry
 from pipeline.rules import CompiledGroup, delta, evaluation_scope, matches, next_change_day
 from pipeline.rules.index import EVERYTHING, event_keys
@@ -232,8 +232,12 @@ class SubjectProcessor:
 
         Back-fill changes membership only, so the profile body is stored again as it was,
         and only what the groups read is decoded (all of it when one counts behaviour).
+        A profile whose re-check is due is decoded whole: the due re-check re-decides
+        every time-dependent group with it (see ``_evaluate``), and those read anything.
         """
-        profile, next_check = unpack(stored, reads=self._reads(groups))
+        due = peek_next_check(stored)
+        reads = None if due is not None and due <= self._today(now) else self._reads(groups)
+        profile, next_check = unpack(stored, reads=reads)
         result = self.on_backfill(profile, next_check, groups, now)
         if not result.store:
             return None

@@ -174,6 +174,33 @@ def test_backfill_over_a_stored_value_equals_backfill_over_the_profile() -> None
     assert processor.backfill_stored(value, changed, NOW) is None  # nothing left to change
 
 
+def test_backfill_over_a_profile_whose_recheck_is_due_keeps_its_behaviour_groups() -> None:
+    """A due re-check re-decides every time-dependent group in the back-fill: a partial
+    decode (only what the new group reads) used to drop a behaviour window still open."""
+    sony_60 = GroupDefinition.model_validate({"id": "31", "name": "Sony 60", "type": "dynamic", "rules": [
+        {"field": "brand", "op": "viewed", "value": "Sony", "within": "60 days"}]})
+    before = GroupRegistry.from_definitions([*DEFINITIONS, sony_60], POLICY)
+    first = SubjectProcessor(before, POLICY).on_event(None, None, "v:v1", view(NOW - timedelta(days=1)), NOW)
+    assert first.profile is not None and {"12", "30", "31"} <= first.profile.groups
+    stored = pack(first.profile, first.next_check)
+    seen = GroupDefinition.model_validate({"id": "900", "name": "Seen", "type": "dynamic",
+                                           "rules": [["lastseen", "in the last", "12 months"]]})
+    registry = GroupRegistry.from_definitions([*DEFINITIONS, sony_60, seen], POLICY)
+    changed, _ = registry.changed_since(before.fingerprints)
+    assert [g.id for g in changed] == ["900"] and not changed[0].reads_behaviour
+    later = NOW + timedelta(days=5)  # "Recent Sony" (3 days) is over: its re-check is due
+    assert first.next_check is not None and first.next_check <= POLICY.day_of(later)
+    processor = SubjectProcessor(registry, POLICY)
+    outcome = processor.backfill_stored(stored, changed, later)
+    assert outcome is not None
+    result, value = outcome
+    full, next_check = unpack(stored)
+    expected = processor.on_backfill(full, next_check, changed, later)
+    assert (result.joined, result.left) == (expected.joined, expected.left) == ({"900"}, {"30"})
+    assert unpack(value) == (expected.profile, expected.next_check)
+    assert "31" in unpack(value)[0].groups
+
+
 def test_registry_enforces_group_types() -> None:
     assert REGISTRY.check(event("consent", customer_id="c", group_id="12", granted=True,
                                 source="account")) == (
