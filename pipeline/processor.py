@@ -72,7 +72,7 @@ class SubjectProcessor:
         self.policy = policy
         self._now: datetime | None = None
         self._now_day = 0
-        self._reads_of: dict[tuple[str, ...], frozenset[str] | None] = {}
+        self._reads_for: tuple[list[CompiledGroup], frozenset[str] | None] | None = None
 
     # --- evaluation ------------------------------------------------------
 
@@ -245,12 +245,13 @@ class SubjectProcessor:
 
     def _reads(self, groups: list[CompiledGroup]) -> frozenset[str] | None:
         """What a back-fill of ``groups`` must decode: None (everything) when one counts behaviour.
-        The same few groups for a million profiles: worked out once per list of groups."""
-        key = tuple(g.id for g in groups)
-        if key not in self._reads_of:
-            self._reads_of[key] = (None if any(g.reads_behaviour for g in groups)
-                                   else frozenset().union(*(g.reads for g in groups)))
-        return self._reads_of[key]
+        The same list of groups for a million profiles: worked out once per list (by identity)."""
+        last = self._reads_for
+        if last is not None and last[0] is groups:
+            return last[1]
+        reads = None if any(g.reads_behaviour for g in groups) else frozenset().union(*(g.reads for g in groups))
+        self._reads_for = (groups, reads)
+        return reads
 
     def on_backfill(self, profile: Profile, next_check: int | None, groups: list[CompiledGroup],
                     now: datetime) -> Result:

@@ -3,7 +3,15 @@
 Layout: the first byte says how the rest is stored.
 
 * ``{`` -- the bytes are the orjson document itself (small profiles stay readable);
-* ``\\x01`` -- zlib-compressed orjson document (used when it is smaller).
+* ``\\x01`` -- zlib-compressed orjson document (used when it is smaller);
+* ``\\x02`` -- split: a 4-byte length, the *head* document (every key but
+  behaviour ``b`` and dedupe hashes ``h``), then those two as a document of
+  their own, stored plain or zlib-compressed as above. What this worker writes
+  whenever a profile has behaviour: a reader that needs scalar fields only (a
+  back-fill of a group over last seen, orders or sign-up) parses the ~100-byte
+  head and never the ~450-byte tail (0.8 µs instead of about 7 on the bench
+  machine). Workers before this form cannot read it (they refuse it with
+  :class:`ProfileDecodeError`): roll a fleet forward, not back.
 
 The document carries ``"v"`` (format version). A decoder reads every version up
 to its own and refuses newer ones with :class:`ProfileDecodeError`; keys it
@@ -47,6 +55,9 @@ cost ~15 µs for nothing)."""
 
 _PLAIN = ord("{")
 _ZLIB = 0x01
+_SPLIT = 0x02
+_HEAD_LENGTH = struct.Struct(">I")
+_TAIL_KEYS = ("b", "h")  # behaviour and dedupe hashes: most of a profile's bytes and decode time
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KIND_CODE: dict[Kind, str] = {(a, d): a[0] + d[0] for a in ACTIONS for d in DIMENSIONS}
 _CODE_KIND: dict[str, Kind] = {code: kind for kind, code in _KIND_CODE.items()}
@@ -170,18 +181,39 @@ def _to_doc(p: Profile, with_groups: bool) -> dict[str, Any]:
 
 
 def encode(profile: Profile, *, with_groups: bool = True) -> bytes:
-    """The bytes of a profile: plain orjson, or zlib(orjson) when that is smaller.
+    """The bytes of a profile: plain orjson, or split into head and tail (module docstring).
 
     Canonical: equal profiles encode to equal bytes, whatever order their dicts
     were filled in, so a caller can skip a store write when the bytes did not change.
     ``with_groups=False`` leaves the memberships out, for a caller that stores them apart.
     """
-    raw = orjson.dumps(_to_doc(profile, with_groups), option=orjson.OPT_SORT_KEYS)
+    doc = _to_doc(profile, with_groups)
+    tail = {key: doc.pop(key) for key in _TAIL_KEYS if key in doc}
+    head = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    if not tail:
+        return head
+    return bytes((_SPLIT,)) + _HEAD_LENGTH.pack(len(head)) + head + _plain_or_zlib(
+        orjson.dumps(tail, option=orjson.OPT_SORT_KEYS))
+
+
+def _plain_or_zlib(raw: bytes) -> bytes:
     if len(raw) > COMPRESS_ABOVE:
         packed = zlib.compress(raw, 6)
         if len(packed) + 1 < len(raw):
             return bytes((_ZLIB,)) + packed
     return raw
+
+
+def _document(data: bytes | memoryview) -> dict[str, Any]:
+    """A plain or zlib-compressed document (the first two layouts)."""
+    if data[:1] == bytes((_ZLIB,)):
+        data = zlib.decompress(data[1:])
+    elif data[:1] != bytes((_PLAIN,)):
+        raise ProfileDecodeError("not an encoded profile")
+    doc = orjson.loads(data)
+    if not isinstance(doc, dict):
+        raise ProfileDecodeError("not an encoded profile")
+    return doc
 
 
 def _from_doc(doc: dict[str, Any], reads: frozenset[str] | None = None) -> Profile:
@@ -193,8 +225,6 @@ def _from_doc(doc: dict[str, Any], reads: frozenset[str] | None = None) -> Profi
     p = Profile(subject=str(doc["s"]), customer_id=doc.get("c"), newest_day=doc.get("nd"))
     p.visitor_ids = set(doc.get("vi", []))
     p.groups = set(doc.get("g", []))
-    if reads is not None and not reads <= _PART_KEYS:
-        reads = None  # a key this decoder does not know: decode everything rather than guess
     everything = reads is None
     wanted = _ALL_PARTS if reads is None else reads
     if "activity" in wanted and "ls" in doc:
@@ -251,14 +281,17 @@ def decode(data: bytes, *, reads: frozenset[str] | None = None) -> Profile:
     only come with ``reads=None`` (everything). A partial profile is for
     reading: never fold into it or encode it.
     """
+    if reads is not None and not reads <= _PART_KEYS:
+        reads = None  # a key this decoder does not know: decode everything rather than guess
     try:
-        if data[:1] == bytes((_ZLIB,)):
-            data = zlib.decompress(data[1:])
-        elif data[:1] != bytes((_PLAIN,)):
-            raise ProfileDecodeError("not an encoded profile")
-        doc = orjson.loads(data)
-        if not isinstance(doc, dict):
-            raise ProfileDecodeError("not an encoded profile")
+        if data[:1] != bytes((_SPLIT,)):
+            return _from_doc(_document(data), reads)
+        (size,) = _HEAD_LENGTH.unpack_from(data, 1)
+        start = 1 + _HEAD_LENGTH.size
+        view = memoryview(data)
+        doc = _document(view[start:start + size])
+        if reads is None:  # behaviour and dedupe hashes are wanted: the tail too
+            doc.update(_document(view[start + size:]))
         return _from_doc(doc, reads)
     except ProfileDecodeError:
         raise

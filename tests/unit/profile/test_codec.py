@@ -129,33 +129,75 @@ def typical_profile() -> Profile:
 def test_a_typical_profile_fits_in_2kb() -> None:
     profile = typical_profile()
     data = encode(profile)
-    plain = orjson.dumps(orjson.loads(decode_plain(data)))
+    plain = orjson.dumps(document_of(data))
     print(f"\ntypical profile: {len(data)} bytes encoded ({len(plain)} bytes before compression)")
     assert decode(data) == profile
     assert len(data) <= 2048
 
 
 def decode_plain(data: bytes) -> bytes:
-    """The orjson document inside encoded bytes."""
+    """The orjson document of a plain or zlib layout."""
     return zlib.decompress(data[1:]) if data[:1] == b"\x01" else data
+
+
+def split(data: bytes) -> tuple[bytes, bytes]:
+    """(head document, stored tail) of the split layout."""
+    assert data[:1] == b"\x02"
+    size = int.from_bytes(data[1:5], "big")
+    return data[5:5 + size], data[5 + size:]
+
+
+def document_of(data: bytes) -> dict:  # type: ignore[type-arg]
+    """The whole document inside encoded bytes, whatever the layout."""
+    if data[:1] != b"\x02":
+        return orjson.loads(decode_plain(data))  # type: ignore[no-any-return]
+    head, tail = split(data)
+    return {**orjson.loads(head), **orjson.loads(decode_plain(tail))}
 
 
 def test_small_profiles_stay_readable_json() -> None:
     profile = fold_all(new_profile("v:vis-1"), [view()], ProfilePolicy())
-    data = encode(profile)
-    doc = orjson.loads(data)
+    head, tail = split(encode(profile))
+    doc = orjson.loads(head)
     assert doc["v"] == CODEC_VERSION and doc["s"] == "v:vis-1"
-    assert doc["b"]["vb"] == {"sony": [0, 1]}  # (day offset from newest_day, count)
     assert doc["nd"] == ProfilePolicy().day_of(T0)
+    assert "b" not in doc and "h" not in doc
+    assert orjson.loads(tail)["b"]["vb"] == {"sony": [0, 1]}  # (day offset from newest_day, count)
+    signed_up = fold_all(new_profile("c:42"), [signup()], ProfilePolicy())
+    assert orjson.loads(encode(signed_up))["s"] == "c:42"  # no behaviour: one plain document
 
 
 def test_large_profiles_are_compressed() -> None:
-    assert encode(typical_profile())[:1] == b"\x01"
+    head, tail = split(encode(typical_profile()))
+    assert orjson.loads(head)["s"] == "c:100234" and tail[:1] == b"\x01"
+
+
+def test_a_partial_read_never_parses_the_tail() -> None:
+    """The split layout's point: a back-fill over scalar fields parses the head alone."""
+    profile = typical_profile()
+    head, _ = split(encode(profile))
+    broken = b"\x02" + len(head).to_bytes(4, "big") + head + b"\x01not zlib"
+    light = decode(broken, reads=frozenset({"activity", "orders", "profile", "consent", "staff"}))
+    assert (light.last_seen, light.orders, light.email, light.visitor_ids) == (
+        profile.last_seen, profile.orders, profile.email, profile.visitor_ids)
+    assert light.behaviour == {} and light.seen == {}
+    with pytest.raises(ProfileDecodeError):
+        decode(broken)  # everything: the tail is read
+
+
+@given(st.sampled_from([b"{", b"\x01"]))
+def test_the_earlier_layouts_still_decode(first: bytes) -> None:
+    """Values written before the split layout (one document, plain or zlib) read the same."""
+    profile = typical_profile()
+    raw = orjson.dumps(document_of(encode(profile)), option=orjson.OPT_SORT_KEYS)
+    old = raw if first == b"{" else b"\x01" + zlib.compress(raw)
+    assert decode(old) == profile
+    assert decode(old, reads=frozenset({"activity"})).last_seen == profile.last_seen
 
 
 def test_unknown_keys_are_ignored() -> None:
     profile = fold_all(new_profile("c:42"), [signup(), view(customer_id="42")], ProfilePolicy())
-    doc = orjson.loads(decode_plain(encode(profile)))
+    doc = document_of(encode(profile))
     doc["zz"] = {"added": "by a later version"}
     assert decode(orjson.dumps(doc)) == profile
 
@@ -163,7 +205,9 @@ def test_unknown_keys_are_ignored() -> None:
 @pytest.mark.parametrize(
     "data",
     [b"", b"garbage", b"[1,2]", b"{", b'{"v":1}', b'{"v":"1","s":"c:1"}', b"\x01not zlib",
-     b'{"v":1,"s":"c:1","h":[0,"abc"]}', b'{"v":1,"s":"c:1","e":["a@b",5]}'],
+     b'{"v":1,"s":"c:1","h":[0,"abc"]}', b'{"v":1,"s":"c:1","e":["a@b",5]}',
+     b"\x02", b"\x02\x00\x00", b"\x02\x00\x00\x00\x09{\"v\":1}", b'\x02\x00\x00\x00\x11{"v":1,"s":"c:1"}[1]',
+     b'\x02\x00\x00\x00\x11{"v":1,"s":"c:1"}\x01no'],
 )
 def test_corrupt_bytes_raise_decode_error(data: bytes) -> None:
     with pytest.raises(ProfileDecodeError):
