@@ -12,6 +12,7 @@ Steps (each in its own module; see their docstrings for the method):
                                        (alone: ``python -m bench --only rules``, no Kafka or Redis)
    + hot path    bench/evaluation.py   cProfile over that work; bench/worker_profile.py: pyinstrument over a worker
 5. back-fill     bench/backfill.py     a new group over 1M stored profiles (worker code, real Redis)
+                                       (alone: ``python -m bench --only backfill``, Redis only)
 6. export        bench/export.py       ``customer-groups export`` of the 1M-member group, lookups
 7. memory        (2 and 4)             worker RSS, bytes per stored profile
 
@@ -85,8 +86,9 @@ def parse_args(argv: list[str] | None) -> tuple[Config, str]:
     parser.add_argument("--pipeline-timeout", type=float, help="give up on the throughput run after this (1,200 s)")
     parser.add_argument("--scaleout-timeout", type=float, help="give up on the two-worker run after this (600 s)")
     parser.add_argument("--out", type=Path, help="where to write the report (default docs/benchmarks.md)")
-    parser.add_argument("--only", choices=["rules"], help="one step alone: 'rules' is step 4's rule scaling "
-                        "(pure work, no Kafka or Redis), printed and written to var/bench/rules.json")
+    parser.add_argument("--only", choices=["rules", "backfill"], help="one step alone: 'rules' is step 4's rule "
+                        "scaling (pure work, no Kafka or Redis), printed and written to var/bench/rules.json; "
+                        "'backfill' is step 5 (real Redis, no Kafka) over profiles folded as step 4 folds them")
     args = parser.parse_args(argv)
     out = args.out or Config.out
     config = Config.quick_run(out) if args.quick else Config(out=out)
@@ -341,8 +343,34 @@ def rules_only(config: Config) -> int:
     return 0
 
 
+async def backfill_only(config: Config) -> int:
+    """Step 5 alone: the same stored profiles as in a full run (folded from its traffic's first
+    ``template_events``), back-filled into the real Redis under a prefix of its own, then removed."""
+    from pipeline.profile import ProfilePolicy
+    from pipeline.rules import load
+    from pipeline.settings import Settings
+    from schemas.decode import decode_event
+
+    env = BenchEnv.create(Settings(), REPO / "var" / "bench")
+    settings = env.settings("backfill")
+    policy = ProfilePolicy.from_settings(settings)
+    traffic = data.make_traffic(config.events)
+    events = [decode_event(e) for e in traffic.events[:config.template_events]]
+    seed = load(Path(settings.rules_dir), policy).definitions
+    templates = list(evaluation.run_stage(f"seed groups ({len(seed)})", seed, events, policy).store.values())
+    try:
+        result, _ = await backfill.run(settings, templates, config.backfill_profiles, seed)
+    finally:
+        say(f"clean-up: {await env.delete_keys():,} key(s) of {env.run_id} deleted")
+    say(json.dumps({"backfill_seconds": round(result.seconds, 2), "cpu_seconds": round(result.cpu_seconds, 2),
+                    "profiles": result.profiles}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     config, command = parse_args(argv)
     if config.only == "rules":
         return rules_only(config)
+    if config.only == "backfill":
+        return asyncio.run(backfill_only(config))
     return asyncio.run(Bench(config, command).run())
