@@ -22,7 +22,7 @@ class MembershipChange:
     reset_mirrors: tuple[str, ...] = ()
     """Cookie subjects whose mirror is rewritten whole (and linked to the customer)."""
     groups: tuple[str, ...] = ()
-    """The subject's groups after the change (what a reset mirror is set to)."""
+    """The subject's groups after the change, what a reset mirror is set to (given with ``reset_mirrors`` only)."""
 
     @property
     def visible(self) -> bool:

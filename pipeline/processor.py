@@ -49,7 +49,8 @@ class Result:
     @property
     def change(self) -> MembershipChange:
         """What Redis must show of this result."""
-        groups = tuple(sorted(self.profile.groups)) if self.profile is not None else ()
+        # the whole list only where a mirror is rewritten with it: sorting it costs per subject
+        groups = tuple(sorted(self.profile.groups)) if self.reset_mirrors and self.profile is not None else ()
         return MembershipChange(self.joined, self.left, self.dropped, self.delete, self.mirrors,
                                 self.reset_mirrors, groups)
 
