@@ -44,21 +44,24 @@ class RepeatFilter(logging.Filter):
     """One line per state change, not one per reconnect attempt.
 
     With Kafka down for minutes, aiokafka logged "Unable connect" about 2,800
-    times a second (1.84 M lines in 11 minutes). A record whose logger and
-    message template were already let through in the last ``window`` seconds
-    is dropped; the next one after the window says how many were.
+    times a second (1.84 M lines in 11 minutes). A record whose logger, message
+    template and arguments were already let through in the last ``window``
+    seconds is dropped; the next one after the window says how many were. The
+    arguments count: a flood repeats the same few, while the same template with
+    other arguments says something else (Faust's "Ignoring missing topic: %r"
+    once hid which topics were left out of an assignment).
     """
 
     def __init__(self, window: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.window = window
         self.clock = clock
-        self._seen: dict[tuple[str, object], tuple[float, int]] = {}  # -> (let through at, dropped since)
+        self._seen: dict[tuple[str, object, str], tuple[float, int]] = {}  # -> (let through at, dropped since)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.ERROR and record.exc_info:
             return True  # tracebacks are rare and each one matters
-        key = (record.name, record.msg)
+        key = (record.name, record.msg, _arguments(record))
         now = self.clock()
         seen = self._seen.get(key)
         if seen is not None and now - seen[0] < self.window:
@@ -70,6 +73,13 @@ class RepeatFilter(logging.Filter):
             self._seen.clear()
         self._seen[key] = (now, 0)
         return True
+
+
+def _arguments(record: logging.LogRecord) -> str:
+    try:
+        return repr(record.args)[:200]
+    except Exception:  # noqa: BLE001 - a log filter must never fail
+        return ""
 
 
 def quiet_repeats(window: float = 30.0) -> None:

@@ -138,6 +138,7 @@ class Worker:
         self.identity_table = self.app.Table("identity", key_type=str, value_type=str, partitions=partitions)
         self.profiles_table = self.app.Table("profiles", key_type=str, value_type=bytes, partitions=partitions)
         applied = self.app.Table("applied-definitions", key_type=str, value_type=bytes, partitions=partitions)
+        self.tables = (self.identity_table, self.profiles_table, applied)
         self.watcher = DefinitionsWatcher(settings.kafka_bootstrap, settings.topic_definitions,
                                           self.policy, self._definitions_changed)
         partitioner = SubjectPartitioner(partitions)
@@ -285,16 +286,25 @@ class Worker:
 
         Faust creates its internal topics itself, but its first partition
         assignment can run before the broker shows them; it then logs "Ignoring
-        missing topic" and that stage never gets partitions. Creating them first
-        (and waiting for their leaders) closes that race.
+        missing topic" and that topic's partitions go to no one in that
+        generation. For a table's changelog that means no worker recovers those
+        table partitions (seen: the applied-definitions changelog, with three
+        workers started at once, left out of every assignment for a minute, until
+        the leader's metadata was next refreshed). Creating them all first, as
+        Faust would (changelogs compacted), and waiting for their leaders closes
+        that race.
         """
-        await ensure_project_topics(self.settings)
-        await ensure_definitions_topic(self.settings)
-        await ensure_topics(self.settings.kafka_bootstrap,
+        settings = self.settings
+        await ensure_project_topics(settings)
+        await ensure_definitions_topic(settings)
+        await ensure_topics(settings.kafka_bootstrap,
                             [self.by_visitor.get_topic_name(), self.by_subject.get_topic_name()],
-                            partitions=self.settings.topic_partitions,
-                            replication=self.settings.topic_replication,
-                            configs={"max.message.bytes": str(internal_topic_max_bytes(self.settings))})
+                            partitions=settings.topic_partitions, replication=settings.topic_replication,
+                            configs={"max.message.bytes": str(internal_topic_max_bytes(settings))})
+        await ensure_topics(settings.kafka_bootstrap,
+                            [table.changelog_topic.get_topic_name() for table in self.tables],
+                            partitions=settings.topic_partitions, replication=settings.topic_replication,
+                            configs={"cleanup.policy": "compact"})
 
     async def start(self) -> None:
         """Run in the current event loop (tests, the demo); ``main`` runs it as a process."""

@@ -62,12 +62,13 @@ def test_repeated_log_lines_are_cut_to_one_per_window() -> None:
     clock = Clock()
     quiet = RepeatFilter(window=30, clock=clock)
 
-    def record(msg: str, name: str = "aiokafka.conn") -> logging.LogRecord:
-        return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, ("127.0.0.1:9092",), None)
+    def record(msg: str, name: str = "aiokafka.conn", address: str = "127.0.0.1:9092") -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, (address,), None)
 
     assert quiet.filter(record('Unable connect to "%s"'))
     assert not any(quiet.filter(record('Unable connect to "%s"')) for _ in range(2800))  # one second of them
     assert quiet.filter(record("Another message %s"))  # other lines pass
+    assert quiet.filter(record('Unable connect to "%s"', address="10.0.0.2:9092"))  # the same, about another
     clock.now += 31
     later = record('Unable connect to "%s"')
     assert quiet.filter(later) and "2800 similar line(s)" in later.getMessage()
