@@ -24,6 +24,11 @@ from pipeline.rules.compiler import CompiledGroup
 from pipeline.stream.context import Writer
 
 BACKFILL_CHUNK = 2000
+#: Profiles evaluated between two turns of the event loop. The previous chunk's write is in
+#: flight meanwhile, but only a turn of the loop sends more of it and reads Redis's answers:
+#: evaluating a whole chunk without one left Redis idle most of that time and the last of
+#: each write waited for afterwards (1M profiles: 5.5 s of wall time over the CPU time).
+YIELD_EVERY = 200
 
 
 @dataclass
@@ -68,7 +73,9 @@ async def backfill(
     try:
         for start in range(0, len(subjects), chunk):
             writer, updates = new_writer(), []
-            for subject in subjects[start:start + chunk]:
+            for n, subject in enumerate(subjects[start:start + chunk], 1):
+                if not n % YIELD_EVERY:
+                    await asyncio.sleep(0)  # the write in flight goes on being sent and answered
                 value = read(subject)
                 if value is None:
                     continue
