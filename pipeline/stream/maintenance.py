@@ -111,7 +111,9 @@ class Maintenance:
         """Rebuild a partition's Redis state when Redis has lost it (its sentinel key is gone).
 
         A Redis restarted without persistence, a failover to an empty replica or a
-        FLUSHALL all take the sentinels with them. The owner of each partition then
+        FLUSHALL all take the sentinels with them. A partition with no stored profile
+        has nothing to lose (a first start): it is marked the same way, but not
+        reported or counted as a repair. The owner of each partition then
         asks its profile stage to reconcile the partition (the same rewrite as
         ``customer-groups reconcile``), in order with the partition's other work, and
         sets the sentinel again: a loss during the repair is noticed and repaired too.
@@ -134,9 +136,12 @@ class Maintenance:
         lost = [p for p, found in zip(owned, present, strict=True) if not found]
         for partition in lost:
             request = f"repair-{int(time.time())}-p{partition}"
-            log.warning("partition %d: Redis has lost this partition's state (sentinel gone): "
-                        "rebuilding it from the profile table (%s)", partition, request)
-            ctx.metrics.redis_repairs.inc()
+            if ctx.profiles.subjects(partition):
+                log.warning("partition %d: Redis has lost this partition's state (sentinel gone): "
+                            "rebuilding it from the profile table (%s)", partition, request)
+                ctx.metrics.redis_repairs.inc()
+            else:  # a first start: nothing stored, nothing lost (the reconcile still clears leftovers)
+                log.info("partition %d: no sentinel yet and no stored profile: marking it (%s)", partition, request)
             repair = envelope.encode(envelope.Reconcile(partition, request))
             await delivered([await ctx.sinks.to_partition(partition, RECONCILE_KEY, repair)])
             await ctx.redis.set(ctx.keys.sentinel(partition), request)
