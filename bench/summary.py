@@ -327,8 +327,9 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
         sections.append(Section("Export and lookups", "\n".join(body)))
     if sizes:
         sections.append(Section("Memory", (
-            f"Stored value = `pipeline.profile.stored.pack` (4-byte re-check header + `pipeline.profile.encode`, zlib "
-            f"above 384 B), over the {sizes['profiles']:,} profiles folded from the first "
+            f"Stored value = `pipeline.profile.stored.pack` (6-byte header: re-check day, length of the group "
+            f"list; the groups; then `pipeline.profile.encode`: a head document of scalar fields and, apart, "
+            f"behaviour and dedupe hashes, zlib above 1 KB), over the {sizes['profiles']:,} profiles folded from the first "
             f"{config.template_events:,} events with the seed's groups: mean {sizes['mean']:,.0f} B, p50 "
             f"{sizes['p50']:,.0f} B, p95 {sizes['p95']:,.0f} B, p99 {sizes['p99']:,.0f} B, max {sizes['max']:,.0f} B. "
             "Worker RSS (VmRSS from /proc) is in the pipeline section; it holds the whole profile and identity "
