@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pipeline.messages import Forget, Handover, MergeIn
-from pipeline.processor import SubjectProcessor
+from pipeline.processor import Result, SubjectProcessor
 from pipeline.profile import decode
 from pipeline.profile.stored import body_of, pack, peek_next_check, unpack
 from pipeline.registry import GroupRegistry
+from pipeline.rules import CompiledGroup
 from schemas.groups import GroupDefinition
 
 from .rules.conftest import NOW, POLICY, at, event, order, profile_of, signup, today, view
@@ -158,17 +159,23 @@ def test_a_change_of_groups_alone_stores_the_same_encoded_body() -> None:
     assert body_of(again) == body_of(stored) and unpack(again) == (profile, 739000)
 
 
+def backfill_both_ways(processor: SubjectProcessor, stored: bytes, changed: list[CompiledGroup],
+                       now: datetime) -> tuple[Result, bytes, Result]:
+    """(result, new stored value) of the back-fill over ``stored``, and ``on_backfill`` over the
+    whole profile it holds, to compare."""
+    outcome = processor.backfill_stored(stored, changed, now)
+    assert outcome is not None
+    profile, next_check = unpack(stored)
+    return *outcome, processor.on_backfill(profile, next_check, changed, now)
+
+
 def test_backfill_over_a_stored_value_equals_backfill_over_the_profile() -> None:
     first = P.on_event(None, None, "v:v1", view(at("19/11/2025")), NOW)
     stored = pack(first.profile, first.next_check)  # type: ignore[arg-type]
     registry = GroupRegistry.from_definitions([d for d in DEFINITIONS if d.id != "12"], POLICY)
     changed, _ = registry.changed_since(REGISTRY.fingerprints)
     processor = SubjectProcessor(registry, POLICY)
-    outcome = processor.backfill_stored(stored, changed, NOW)
-    assert outcome is not None
-    result, value = outcome
-    profile, next_check = unpack(stored)
-    expected = processor.on_backfill(profile, next_check, changed, NOW)
+    result, value, expected = backfill_both_ways(processor, stored, changed, NOW)
     assert result.left == expected.left == {"12"}
     assert unpack(value) == (expected.profile, expected.next_check)
     assert processor.backfill_stored(value, changed, NOW) is None  # nothing left to change
@@ -190,12 +197,7 @@ def test_backfill_over_a_profile_whose_recheck_is_due_keeps_its_behaviour_groups
     assert [g.id for g in changed] == ["900"] and not changed[0].reads_behaviour
     later = NOW + timedelta(days=5)  # "Recent Sony" (3 days) is over: its re-check is due
     assert first.next_check is not None and first.next_check <= POLICY.day_of(later)
-    processor = SubjectProcessor(registry, POLICY)
-    outcome = processor.backfill_stored(stored, changed, later)
-    assert outcome is not None
-    result, value = outcome
-    full, next_check = unpack(stored)
-    expected = processor.on_backfill(full, next_check, changed, later)
+    result, value, expected = backfill_both_ways(SubjectProcessor(registry, POLICY), stored, changed, later)
     assert (result.joined, result.left) == (expected.joined, expected.left) == ({"900"}, {"30"})
     assert unpack(value) == (expected.profile, expected.next_check)
     assert "31" in unpack(value)[0].groups
