@@ -53,7 +53,7 @@ from pipeline.stream.faust_compat import install_overrides, topic_partition_coun
 from pipeline.stream.health import Health
 from pipeline.stream.ingest import Ingest
 from pipeline.stream.maintenance import Maintenance
-from pipeline.stream.metrics import Metrics
+from pipeline.stream.metrics import GcPauses, Metrics
 from pipeline.stream.partitioning import SubjectPartitioner
 from pipeline.stream.process import BoundedStopWorker
 from pipeline.stream.profiles import ProfileStage
@@ -85,6 +85,7 @@ class Worker:
         self.app_id = app_id or settings.app_id
         self.policy = ProfilePolicy.from_settings(settings)
         self.metrics = Metrics()
+        self.gc_pauses = GcPauses(self.metrics)
         self.health = Health(self.metrics.stalled, settings.stall_after_seconds)
         self.progress = PartitionProgress(self.health)
         self.keys = KeySpace(settings.redis_prefix)
@@ -309,9 +310,11 @@ class Worker:
     async def start(self) -> None:
         """Run in the current event loop (tests, the demo); ``main`` runs it as a process."""
         await self.prepare_topics()
+        self.gc_pauses.install()
         await self.app.start()
 
     async def stop(self) -> None:
+        self.gc_pauses.remove()
         if self._offset_gap in faust_compat.gap_listeners:
             faust_compat.gap_listeners.remove(self._offset_gap)
         await self.app.stop()
@@ -319,6 +322,7 @@ class Worker:
 
     def main(self) -> None:
         """Run as a worker process until stopped (SIGTERM/SIGINT stop it cleanly)."""
+        self.gc_pauses.install()
         worker = BoundedStopWorker(self.app, stop_timeout=self.settings.shutdown_timeout_seconds,
                                    loglevel="info", override_logging=False)
         worker.execute_from_commandline()
