@@ -89,10 +89,13 @@ async def main(args: argparse.Namespace) -> int:
                         run.private_redis.stop()
                 seconds = time.monotonic() - started
                 ok = outcome == "identical"
-                failed |= not ok
-                rows.append((name, seed, "exact" if ok else "WRONG", outcome.splitlines()[0], seconds))
-                print(f"{name:14} seed {seed}: {'exact' if ok else 'WRONG'} in {seconds:.0f}s\n{outcome}",
-                      flush=True)
+                left_out = run.topics_left_out()
+                failed |= not ok or bool(left_out)
+                details = outcome.splitlines()[0] + (
+                    f"; a group leader left topics out of an assignment: {', '.join(left_out)}" if left_out else "")
+                rows.append((name, seed, "exact" if ok else "WRONG", details, seconds))
+                print(f"{name:14} seed {seed}: {'exact' if ok else 'WRONG'} in {seconds:.0f}s\n{outcome}"
+                      + (f"\ntopics left out of an assignment: {', '.join(left_out)}" if left_out else ""), flush=True)
                 if ok and not args.keep:
                     await run.cleanup(redis)
             if not args.keep:

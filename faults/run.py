@@ -35,6 +35,9 @@ class RunFailed(RuntimeError):
     pass
 
 
+LEFT_OUT = "Ignoring missing topic: "  # Faust's group leader, assigning without a topic's metadata
+
+
 @dataclass
 class Run:
     name: str
@@ -186,6 +189,17 @@ class Run:
 
     async def snapshot(self, redis: Redis) -> Snapshot:
         return await snapshot(redis, self.settings.redis_prefix)
+
+    def topics_left_out(self) -> list[str]:
+        """Topics a group leader left out of a partition assignment, per this run's worker logs:
+        their partitions went to no one in that generation (a changelog's table partitions then
+        go unrecovered). Workers create every topic before they join, so none should appear."""
+        found: set[str] = set()
+        for path in sorted(self.root.glob("*.log")):
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                if LEFT_OUT in line:
+                    found.add(line.split(LEFT_OUT, 1)[1].split()[0].strip("'\""))
+        return sorted(found)
 
     def stop(self) -> None:
         for name, process in self.workers.items():
