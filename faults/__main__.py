@@ -91,11 +91,11 @@ async def main(args: argparse.Namespace) -> int:
                 ok = outcome == "identical"
                 left_out = run.topics_left_out()
                 failed |= not ok or bool(left_out)
-                details = outcome.splitlines()[0] + (
-                    f"; a group leader left topics out of an assignment: {', '.join(left_out)}" if left_out else "")
-                rows.append((name, seed, "exact" if ok else "WRONG", details, seconds))
+                warning = f"a group leader left topics out of an assignment: {', '.join(left_out)}" if left_out else ""
+                rows.append((name, seed, "exact" if ok else "WRONG",
+                             "; ".join(filter(None, (outcome.splitlines()[0], warning))), seconds))
                 print(f"{name:14} seed {seed}: {'exact' if ok else 'WRONG'} in {seconds:.0f}s\n{outcome}"
-                      + (f"\ntopics left out of an assignment: {', '.join(left_out)}" if left_out else ""), flush=True)
+                      + (f"\n{warning}" if warning else ""), flush=True)
                 if ok and not args.keep:
                     await run.cleanup(redis)
             if not args.keep:

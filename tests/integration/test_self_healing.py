@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from faults.state import diff, snapshot
 from pipeline.settings import Settings
+from pipeline.store.keys import KeySpace
 
 from .harness import Clock, ago, apply, eventually, prepare, produce, running_worker
 
@@ -44,7 +45,7 @@ async def test_redis_losing_its_data_is_repaired_exactly(settings: Settings, red
     prefix = settings.redis_prefix
     async with running_worker(settings, clock) as worker:
         # a first start marks every partition, and is no repair: nothing was stored to lose
-        sentinels = [f"{settings.redis_prefix}:h:{{p{p}}}" for p in range(settings.topic_partitions)]
+        sentinels = [KeySpace(prefix).sentinel(p) for p in range(settings.topic_partitions)]
         assert await eventually(lambda: redis.exists(*sentinels), lambda n: n == len(sentinels)) == len(sentinels)
         assert worker.metrics.redis_repairs._value.get() == 0  # noqa: SLF001
         await produce(settings, _events(clock), key_by_visitor=True)
