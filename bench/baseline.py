@@ -99,7 +99,10 @@ async def faust_agent(settings: Settings, expected: int, timeout: float = 600.0,
     import faust
 
     logging.getLogger("faust").setLevel(logging.WARNING)
-    app = faust.App(f"{settings.app_id}-faust-baseline", broker=settings.kafka_url, store="memory://",
+    app_id = f"{settings.app_id}-faust-baseline"
+    # Faust's default data directory is ``<app id>-data`` in the working directory.
+    datadir = settings.data_dir / app_id
+    app = faust.App(app_id, broker=settings.kafka_url, store="memory://", datadir=str(datadir),
                     web_enabled=False, consumer_auto_offset_reset="earliest",
                     topic_partitions=settings.topic_partitions, broker_commit_interval=1.0,
                     stream_buffer_maxsize=settings.batch_size * 4)
@@ -121,7 +124,7 @@ async def faust_agent(settings: Settings, expected: int, timeout: float = 600.0,
             if seen["count"] >= expected:
                 done.set()
 
-    app.agent(topic, name=f"{settings.app_id}-faust-baseline.parse")(parse_only)
+    app.agent(topic, name=f"{app_id}.parse")(parse_only)
     await app.start()
     try:
         await asyncio.wait_for(done.wait(), timeout)

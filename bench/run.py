@@ -285,7 +285,7 @@ class Bench:
                     f"{got.per_event * 1e6:.1f} µs CPU per event ({got.rate:,.0f} events/s on one core)")
         profiled = stages.single_records(traffic.events[:c.profile_events])
         self.results["profile_stages"] = await self.step("profile stages", lambda: asyncio.to_thread(
-            stages.profile, lambda: stages.run("profile", self.settings, seed, policy, profiled)))
+            stages.profile, lambda profiler: stages.run("profile", self.settings, seed, policy, profiled, profiler)))
         say("  hot path profile (cProfile)")
         self.results["profile_seed"] = await self.step("profile seed", lambda: evaluation.profile_stage(
             seed, decoded[:c.profile_events], policy))

@@ -28,6 +28,7 @@ from bench.common import profile_tables
 from pipeline.profile import ProfilePolicy
 from pipeline.registry import GroupRegistry
 from pipeline.settings import Settings
+from pipeline.stream.collector import BatchFreezer
 from pipeline.stream.effects import Effects
 from pipeline.stream.ingest import Ingest
 from pipeline.stream.maintenance import Maintenance
@@ -109,6 +110,7 @@ class InMemoryStages:
                                         s.value) for s in sent if s.topic == "subject"]
             for start in range(0, len(subjects), size):
                 await self.profiles.batch(subjects[start:start + size])
+                self.ctx.after_batch()
             for s in sent:
                 if s.topic == "visitor":
                     key = s.key.encode() if isinstance(s.key, str) else s.key
@@ -120,6 +122,7 @@ class InMemoryStages:
         forwarded = commands = 0
         for batch in batches:
             await self.ingest.batch(batch)
+            self.ctx.after_batch()
             forwarded += await self._forwarded()
             commands += sum(len(flush) for flush in self.writer.flushed)
             self.writer.flushed.clear()
@@ -131,8 +134,12 @@ def events_in(value: bytes) -> int:
 
 
 def run(label: str, settings: Settings, definitions: Iterable[GroupDefinition], policy: ProfilePolicy,
-        values: Sequence[tuple[bytes | None, bytes]]) -> StagesResult:
-    """Process ``values`` (key, record) through the stages; CPU time is this thread's."""
+        values: Sequence[tuple[bytes | None, bytes]], profiler: Any = None) -> StagesResult:
+    """Process ``values`` (key, record) through the stages; CPU time is this thread's.
+
+    ``profiler`` (a ``cProfile.Profile``) is on only while the stages run, not while
+    their input is built.
+    """
     import gc
 
     stages = InMemoryStages(settings, definitions, policy)
@@ -140,13 +147,20 @@ def run(label: str, settings: Settings, definitions: Iterable[GroupDefinition], 
     events = sum(events_in(m.value) for batch in batches for m in batch)
     thresholds = gc.get_threshold()
     gc.collect()
-    gc.set_threshold(*settings.gc_thresholds)  # as the worker runs (CG_GC_THRESHOLDS)
+    # As the worker runs: its thresholds (CG_GC_THRESHOLDS), each batch frozen (CG_GC_FREEZE_BATCHES).
+    gc.set_threshold(*settings.gc_thresholds)
+    stages.ctx.after_batch = BatchFreezer(settings.gc_freeze_batches, reclaim_seconds=float("inf")).after_batch
     try:
         wall, cpu = time.perf_counter(), time.thread_time()
+        if profiler is not None:
+            profiler.enable()
         forwarded, commands = asyncio.run(stages.run(batches))
+        if profiler is not None:
+            profiler.disable()
         cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
     finally:
         gc.set_threshold(*thresholds)
+        gc.unfreeze()
     table = stages.ctx.profiles.table
     store: dict[str, Any] = dict(table.items())
     return StagesResult(label, len(values), events, cpu, wall, forwarded, commands, len(store), store)
@@ -171,11 +185,9 @@ def batched_records(events: Sequence[bytes], per_record: int = 20) -> list[tuple
 
 
 def profile(stages_run: Any, top: int = 30) -> tuple[str, str]:
-    """cProfile over a call: (top functions by own time, by cumulative time)."""
+    """cProfile over ``stages_run(profiler)``: (top functions by own time, by cumulative time)."""
     import cProfile
 
     profiler = cProfile.Profile()
-    profiler.enable()
-    stages_run()
-    profiler.disable()
+    stages_run(profiler)
     return profile_tables(profiler, top)

@@ -149,27 +149,19 @@ def use_event_loop(settings: Settings) -> str:
     return "asyncio"
 
 
-def tune_gc(settings: Settings) -> tuple[int, int, int]:
-    """The worker's GC thresholds (CG_GC_THRESHOLDS); objects made so far are frozen out of
-    every later collection (modules, the app: nothing there is garbage)."""
-    import gc
-
-    gc.set_threshold(*settings.gc_thresholds)
-    gc.freeze()
-    return gc.get_threshold()
-
-
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     import logging
 
     from pipeline.assembly import build_worker
+    from pipeline.stream.collector import tune_gc
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger(__name__).info("event loop: %s", use_event_loop(settings))
     worker = build_worker(settings)
     asyncio.run(worker.prepare_topics())
-    logging.getLogger(__name__).info("gc thresholds: %s", tune_gc(settings))
+    logging.getLogger(__name__).info("gc thresholds: %s; batches frozen: %s (full collection every %.0f s)",
+                                     tune_gc(settings), settings.gc_freeze_batches, settings.gc_reclaim_seconds)
     worker.main()
     return 0
 

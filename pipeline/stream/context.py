@@ -87,6 +87,8 @@ class StageContext:
     placement: Placement
     ready: asyncio.Event
     """Set once the definitions topic has been read to its end."""
+    after_batch: Callable[[], None] = lambda: None
+    """Called when a stage's batch is done and flushed (the worker's :class:`~pipeline.stream.collector.BatchFreezer`)."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """One profile or identity mutation at a time: the stages share the tables and the writer,
     and interleaving at an await could lose an update."""

@@ -71,6 +71,7 @@ class Effects:
         await self.until_done(lambda: work(batch), stage)
         self.ctx.metrics.batch_seconds.labels(stage).observe(time.perf_counter() - started)
         self.ctx.metrics.batch_events.labels(stage).observe(len(batch))
+        self.ctx.after_batch()
 
     async def until_done(self, work: Callable[[], Awaitable[None]], stage: str) -> None:
         """Retry a unit of work until it succeeds and what it sent is in Kafka.

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-import time
-from collections.abc import Callable
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -65,35 +60,10 @@ class Metrics:
             "cg_gc_pause_seconds", "Garbage collections of the worker process, by generation: the one "
             "thread that runs every stage stops for each", ["generation"],
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1), registry=r)
+        self.gc_reclaimed_objects = Counter(
+            "cg_gc_reclaimed_objects_total", "Unreachable objects the periodic full collection freed "
+            "(CG_GC_RECLAIM_SECONDS): cyclic garbage that outlived a batch; steady growth is a leak "
+            "that only the full collection keeps in check", registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class GcPauses:
-    """Times every garbage collection into ``cg_gc_pause_seconds`` (``gc.callbacks``).
-
-    A worker's stages share one thread, so a collection of a few hundred
-    milliseconds is a few hundred milliseconds of latency for every event in
-    flight; the benchmark's slowest probes came in clusters about 12 s apart.
-    """
-
-    def __init__(self, metrics: Metrics, clock: Callable[[], float] = time.perf_counter) -> None:
-        self.histogram = metrics.gc_pause_seconds
-        self.clock = clock
-        self._started: float | None = None
-
-    def __call__(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._started = self.clock()
-        elif self._started is not None:
-            self.histogram.labels(str(info["generation"])).observe(self.clock() - self._started)
-            self._started = None
-
-    def install(self) -> None:
-        if self not in gc.callbacks:
-            gc.callbacks.append(self)
-
-    def remove(self) -> None:
-        if self in gc.callbacks:
-            gc.callbacks.remove(self)

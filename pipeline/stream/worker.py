@@ -47,13 +47,14 @@ from pipeline.store.connection import AsyncRedis, connect
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import MembershipWriter
 from pipeline.stream import faust_compat
+from pipeline.stream.collector import BatchFreezer, GcPauses
 from pipeline.stream.context import StageContext
 from pipeline.stream.effects import Effects
 from pipeline.stream.faust_compat import install_overrides, topic_partition_count
 from pipeline.stream.health import Health
 from pipeline.stream.ingest import Ingest
 from pipeline.stream.maintenance import Maintenance
-from pipeline.stream.metrics import GcPauses, Metrics
+from pipeline.stream.metrics import Metrics
 from pipeline.stream.partitioning import SubjectPartitioner
 from pipeline.stream.process import BoundedStopWorker
 from pipeline.stream.profiles import ProfileStage
@@ -86,6 +87,9 @@ class Worker:
         self.policy = ProfilePolicy.from_settings(settings)
         self.metrics = Metrics()
         self.gc_pauses = GcPauses(self.metrics)
+        # Off until main(): a worker run inside another process (tests, the demo) leaves
+        # that process's collector alone.
+        self.collector = BatchFreezer(False, settings.gc_reclaim_seconds, self.metrics)
         self.health = Health(self.metrics.stalled, settings.stall_after_seconds)
         self.progress = PartitionProgress(self.health)
         self.keys = KeySpace(settings.redis_prefix)
@@ -153,7 +157,7 @@ class Worker:
             partitioner=partitioner,
             sinks=FaustSinks(self.by_subject, self.by_visitor, self.dead_letter, partitioner, self._flush,
                              bundle_bytes=settings.max_event_bytes),
-            placement=self, ready=self.watcher.ready)
+            placement=self, ready=self.watcher.ready, after_batch=self.collector.after_batch)
         effects = Effects(self.context)
         self.maintenance = Maintenance(self.context, effects)
         self.ingest = Ingest(self.context, effects)
@@ -323,6 +327,7 @@ class Worker:
     def main(self) -> None:
         """Run as a worker process until stopped (SIGTERM/SIGINT stop it cleanly)."""
         self.gc_pauses.install()
+        self.collector.enabled = self.settings.gc_freeze_batches
         worker = BoundedStopWorker(self.app, stop_timeout=self.settings.shutdown_timeout_seconds,
                                    loglevel="info", override_logging=False)
         worker.execute_from_commandline()

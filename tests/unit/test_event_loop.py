@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import uvloop
 
-from pipeline.cli import tune_gc, use_event_loop
+from pipeline.cli import use_event_loop
 from pipeline.settings import Settings
 
 
@@ -23,19 +23,6 @@ def test_the_worker_runs_on_uvloop_unless_told_not_to() -> None:
         loop.close()
     finally:
         asyncio.set_event_loop_policy(None)
-
-
-def test_the_worker_sets_its_gc_thresholds_and_freezes_what_exists() -> None:
-    import gc
-
-    before = gc.get_threshold()
-    try:
-        assert tune_gc(Settings(gc_thresholds=(12_345, 20, 300))) == (12_345, 20, 300)
-        assert gc.get_freeze_count() > 0
-        assert Settings().gc_thresholds == (50_000, 50, 1_000)
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)
 
 
 def test_gc_thresholds_come_from_the_environment_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
