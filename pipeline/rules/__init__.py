@@ -10,7 +10,8 @@ reference it is tested against.
 """
 
 from pipeline.rules.compiler import CompiledGroup, RuleError, RuleErrors, compile_group
-from pipeline.rules.conditions import Explanation, evaluation_scope
+from pipeline.rules.conditions import Explanation
+from pipeline.rules.days import evaluation_scope
 from pipeline.rules.evaluator import Outcome, evaluate, matches, memberships, next_change_day
 from pipeline.rules.index import RuleIndex, event_keys
 from pipeline.rules.loader import RuleSet, build, load, parse_text

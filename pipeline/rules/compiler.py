@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from pipeline.profile import Action, ProfilePolicy, normalise
-from pipeline.rules.conditions import All, Any, Behaviour, Compare, Condition, Member, Not
+from pipeline.rules.behaviour import Behaviour
+from pipeline.rules.conditions import All, Any, Compare, Condition, Member, Not
 from pipeline.rules.fields import (
     ACTION_OPS,
     FIELDS,

@@ -15,17 +15,16 @@ is false, whatever the operator; only ``is not set`` is true for it.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date
-from functools import lru_cache
-from types import MappingProxyType
 from typing import Any as Dynamic
 from typing import Protocol
 
-from pipeline.profile import Action, Profile, ProfilePolicy
-from pipeline.rules.fields import MAX_PHRASE_WORDS, BehaviourField, Op, ScalarField, op_label
+from pipeline.profile import Profile, ProfilePolicy
+from pipeline.rules.days import day_back, first_day_reaching
+from pipeline.rules.fields import Op, ScalarField, op_label
 from pipeline.rules.values import Duration, RelativeDate, format_money
 
 
@@ -56,79 +55,6 @@ class Condition(Protocol):
     def describe(self) -> str: ...
 
 
-def first_day_where(predicate: Callable[[int], bool], after: int, horizon: int) -> int | None:
-    """The smallest day in (after, horizon] where a monotone (False→True) predicate holds."""
-    if horizon <= after or not predicate(horizon):
-        return None
-    low, high = after + 1, horizon
-    while low < high:
-        mid = (low + high) // 2
-        if predicate(mid):
-            high = mid
-        else:
-            low = mid + 1
-    return low
-
-
-_NO_VALUES: Mapping[str, dict[int, int]] = MappingProxyType({})
-_NO_DAYS: Mapping[int, int] = MappingProxyType({})
-
-
-@lru_cache(maxsize=1 << 16)
-def _back(duration: Duration, today: int) -> int:
-    """Cached: a binary search over days asks the same few thousand (duration, day) pairs."""
-    return duration.back_from(date.fromordinal(today)).toordinal()
-
-
-@lru_cache(maxsize=1 << 16)
-def _first_day_reaching(duration: Duration, day: int) -> int:
-    """The first day ``t`` whose window start ``t - duration`` is on or after ``day``."""
-    horizon = day + duration.longest_days() + 2
-    found = first_day_where(lambda t: _back(duration, t) >= day, day - 1, horizon)
-    assert found is not None  # the horizon is past the answer by construction
-    return found
-
-
-class _DaysMemo:
-    """Matching events per day, per behaviour row, for one profile during one evaluation.
-
-    Many groups share a behaviour row and differ only in window or threshold
-    ("viewed Sony in the last 7 / 30 / 90 days"), and each row is read again
-    for the re-check day: summing the profile's buckets once per row signature
-    makes the cost of a group mostly its window arithmetic. Only valid while
-    the profile does not change, hence the explicit scope.
-    """
-
-    __slots__ = ("days", "profile")
-
-    def __init__(self) -> None:
-        self.profile: Profile | None = None
-        self.days: dict[tuple[object, ...], Mapping[int, int]] = {}
-
-
-_memo = _DaysMemo()
-
-
-class evaluation_scope:  # used as a function: `with evaluation_scope(profile):`
-    """Within the block, behaviour rows remember their per-day sums for ``profile``.
-
-    A class rather than a ``@contextmanager`` generator: entered for every
-    evaluated event, where the generator's set-up cost as much as a condition.
-    """
-
-    __slots__ = ("previous", "profile")
-
-    def __init__(self, profile: Profile) -> None:
-        self.profile = profile
-
-    def __enter__(self) -> None:
-        self.previous = _memo.profile, _memo.days
-        _memo.profile, _memo.days = self.profile, {}
-
-    def __exit__(self, *exc: object) -> None:
-        _memo.profile, _memo.days = self.previous
-
-
 # --- scalar comparisons ---------------------------------------------------
 
 _COMPARE: dict[str, Callable[[Dynamic, Dynamic], object]] = {
@@ -154,7 +80,7 @@ class Compare:
 
     def _resolve(self, operand: Operand, today: int) -> Operand:
         if isinstance(operand, RelativeDate):
-            return _back(operand.duration, today)
+            return day_back(operand.duration, today)
         return operand
 
     def _test(self, actual: Dynamic, today: int) -> bool:  # a field value: date, number, text or set
@@ -168,9 +94,9 @@ class Compare:
         values: Sequence[Dynamic] = (self.operands if not self.moving else
                                      [self._resolve(o, today) for o in self.operands])
         if op == "in_last":  # within the last N: after the day N ago
-            return bool(actual > _back(values[0], today))
+            return bool(actual > day_back(values[0], today))
         if op == "not_in_last":
-            return bool(actual <= _back(values[0], today))
+            return bool(actual <= day_back(values[0], today))
         if self.field.kind == "set":
             return bool(actual & set(values)) if op in ("contains", "in") else False
         if op == "contains":
@@ -201,7 +127,7 @@ class Compare:
         for operand in moving:
             duration = operand.duration if isinstance(operand, RelativeDate) else operand
             for reached in (actual, actual + 1):  # threshold >= actual, threshold > actual
-                candidates.add(max(_first_day_reaching(duration, reached), today + 1))
+                candidates.add(max(first_day_reaching(duration, reached), today + 1))
         now = self._test(actual, today)
         for day in sorted(candidates):
             if self._test(actual, day) != now:
@@ -237,146 +163,6 @@ class Compare:
         actual = self.field.extract(profile, self.policy)
         shown = "not set" if actual is None else self._format(actual)
         return Explanation(f"{self.describe()} (is {shown})", self._test(actual, today))
-
-
-# --- behaviour ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Behaviour:
-    """``<field> <action(s)> <value(s)>``, at least N times, optionally in a window.
-
-    ``values`` empty means any value. For ``searched`` on brands and categories,
-    a free-text search that contains the value as whole words counts too
-    (searching "sony headphones" counts as searching the brand Sony).
-    """
-
-    field: BehaviourField
-    actions: tuple[Action, ...]
-    values: frozenset[str]
-    contains: bool = False
-    at_least: int = 1
-    within: Duration | None = None
-    between: tuple[int, int] | None = None
-    label: str = ""
-    # What the per-day sums depend on: rows that differ only in window or threshold share them.
-    signature: tuple[object, ...] = dataclass_field(init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "signature", (self.field.dimension, self.actions, self.values, self.contains))
-
-    def _matches(self, value: str, *, phrase: bool) -> bool:
-        if not self.values:
-            return True
-        if self.contains or phrase:
-            padded = f" {value} "
-            return any(f" {wanted} " in padded for wanted in self.values) if phrase else any(
-                wanted in value for wanted in self.values)
-        return value in self.values
-
-    def _days(self, profile: Profile) -> Mapping[int, int]:
-        """Events that match, summed per day (before any window). Read only."""
-        if _memo.profile is profile:
-            found = _memo.days.get(self.signature)
-            if found is None:
-                found = _memo.days[self.signature] = self._sum_days(profile)
-            return found
-        return self._sum_days(profile)
-
-    def _sum_days(self, profile: Profile) -> Mapping[int, int]:
-        dimension = self.field.dimension
-        if len(self.actions) == 1 and len(self.values) == 1 and not self.contains and not (
-                self.actions[0] == "searched" and dimension in ("brand", "category")):
-            # The common row, one action and one value: the profile's own buckets, no copy.
-            # Straight from the profile's dicts: the read-only views cost more than the sum.
-            (value,) = self.values
-            return profile.behaviour.get((self.actions[0], dimension), _NO_VALUES).get(value, _NO_DAYS)
-        totals: dict[int, int] = {}
-
-        def add(buckets: Iterable[tuple[int, int]]) -> None:
-            for day, count in buckets:
-                totals[day] = totals.get(day, 0) + count
-
-        behaviour = profile.behaviour
-        for action in self.actions:
-            known = behaviour.get((action, dimension), _NO_VALUES)
-            if self.values and not self.contains:
-                for wanted in self.values:
-                    if wanted in known:
-                        add(known[wanted].items())
-            else:
-                for value, buckets in known.items():
-                    if self._matches(value, phrase=False):
-                        add(buckets.items())
-            if action == "searched" and dimension in ("brand", "category") and self.values:
-                for query, buckets in behaviour.get(("searched", "query"), _NO_VALUES).items():
-                    if self._matches(query, phrase=True):
-                        add(buckets.items())
-        return totals
-
-    def _window(self, today: int) -> tuple[int | None, int | None]:
-        if self.within is not None:
-            return _back(self.within, today) + 1, None
-        if self.between is not None:
-            return self.between
-        return None, None
-
-    def _count(self, days: Mapping[int, int], today: int) -> int:
-        if self.within is None and self.between is None:
-            return sum(days.values())  # no window: every kept day counts
-        first, last = self._window(today)
-        return sum(c for d, c in days.items()
-                   if (first is None or d >= first) and (last is None or d <= last))
-
-    def holds(self, profile: Profile, today: int) -> bool:
-        return self._count(self._days(profile), today) >= self.at_least
-
-    def change_day(self, profile: Profile, today: int) -> int | None:
-        if self.within is None:
-            return None  # fixed or no window: only new events change the count
-        days = self._days(profile)
-        if self._count(days, today) < self.at_least:
-            return None  # a rolling window only loses events as time passes
-        # Find the day of the N-th newest matching event; the row stops holding when it leaves.
-        running = 0
-        for day in sorted(days, reverse=True):
-            running += days[day]
-            if running >= self.at_least:  # the row stops holding when that day leaves the window
-                return max(_first_day_reaching(self.within, day), today + 1)
-        return None
-
-    def reads(self) -> frozenset[str]:
-        keys = set()
-        for action in self.actions:
-            if self.values and not self.contains:
-                keys |= {f"{action}:{self.field.dimension}:{v}" for v in self.values}
-            else:
-                keys.add(f"{action}:{self.field.dimension}:*")
-            if action == "searched" and self.field.dimension in ("brand", "category") and (
-                not self.values or any(len(v.split()) > MAX_PHRASE_WORDS for v in self.values)
-            ):
-                keys.add("searched:query:*")
-        return frozenset(keys)
-
-    def describe(self) -> str:
-        if self.label:
-            return self.label
-        verbs = " or ".join(self.actions)
-        what = " or ".join(repr(v) for v in sorted(self.values)) if self.values else "anything"
-        text = f"{self.field.name} {verbs} {'containing ' if self.contains else ''}{what}"
-        if self.at_least > 1:
-            text += f" at least {self.at_least} times"
-        if self.within is not None:
-            text += f" in the last {self.within}"
-        if self.between is not None:
-            a, b = (date.fromordinal(d).strftime("%d/%m/%Y") for d in self.between)
-            text += f" between {a} and {b}"
-        return text
-
-    def explain(self, profile: Profile, today: int) -> Explanation:
-        count = self._count(self._days(profile), today)
-        times = "once" if count == 1 else f"{count} times"
-        return Explanation(f"{self.describe()} (did so {times})", count >= self.at_least)
 
 
 # --- blocks ---------------------------------------------------------------

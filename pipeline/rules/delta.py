@@ -24,7 +24,9 @@ from types import MappingProxyType
 from pipeline.profile import Profile
 from pipeline.profile.fold import behaviour_rows
 from pipeline.profile.model import Kind
-from pipeline.rules.conditions import Behaviour, Compare, _back
+from pipeline.rules.behaviour import Behaviour
+from pipeline.rules.conditions import Compare
+from pipeline.rules.days import day_back
 from pipeline.rules.index import phrases
 from pipeline.rules.network import Buckets, Evaluation, RuleNetwork, buckets_of
 from pipeline.rules.values import Duration
@@ -192,7 +194,7 @@ def moved(before: Snapshot, ev: Evaluation) -> tuple[set[int], set[int]]:
                          if (found := behaviour.get(kind, _NO_VALUES).get(value)) is not None]
             for within, between, thresholds in windows:
                 if within is not None:
-                    start = _back(within, today) + 1
+                    start = day_back(within, today) + 1
                     if day < start:
                         continue  # the event is older than the window: no node here moved
                     new = sum(c for days in parts for d, c in days.items() if d >= start)

@@ -16,7 +16,8 @@ from datetime import datetime
 
 from pipeline.profile import Profile, ProfilePolicy
 from pipeline.rules.compiler import CompiledGroup
-from pipeline.rules.conditions import Explanation, evaluation_scope
+from pipeline.rules.conditions import Explanation
+from pipeline.rules.days import evaluation_scope
 
 MAX_CANDIDATE_DAYS = 64  # after that many unchanged candidates, re-check anyway
 

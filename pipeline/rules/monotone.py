@@ -23,7 +23,8 @@ group that is evaluated.
 
 from __future__ import annotations
 
-from pipeline.rules.conditions import All, Any, Behaviour, Compare, Condition, Not
+from pipeline.rules.behaviour import Behaviour
+from pipeline.rules.conditions import All, Any, Compare, Condition, Not
 from pipeline.rules.values import Duration, RelativeDate
 
 # Scalar fields whose value an event can only raise (or set), and the

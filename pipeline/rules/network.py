@@ -20,19 +20,10 @@ from typing import TypeAlias, cast
 
 from pipeline.profile import Profile
 from pipeline.profile.model import Kind
+from pipeline.rules.behaviour import Behaviour
 from pipeline.rules.compiler import CompiledGroup
-from pipeline.rules.conditions import (
-    All,
-    Any,
-    Behaviour,
-    Compare,
-    Condition,
-    Explanation,
-    Not,
-    _back,
-    _first_day_reaching,
-    evaluation_scope,
-)
+from pipeline.rules.conditions import All, Any, Compare, Condition, Explanation, Not
+from pipeline.rules.days import day_back, evaluation_scope, first_day_reaching
 from pipeline.rules.evaluator import MAX_CANDIDATE_DAYS
 
 # A group as a tree of node numbers: a leaf's number, or (kind, children).
@@ -198,7 +189,7 @@ class Evaluation:
         if not parts:
             return False  # at_least is 1 or more
         if row.within is not None:
-            start = _back(row.within, day) + 1
+            start = day_back(row.within, day) + 1
             total = sum(c for days in parts for d, c in days.items() if d >= start)
         elif row.between is not None:
             low, high = row.between
@@ -260,7 +251,7 @@ class Evaluation:
         for when, count in newest:
             running += count
             if running >= row.at_least:  # the row stops holding when that day leaves the window
-                return max(_first_day_reaching(row.within, when), day + 1)
+                return max(first_day_reaching(row.within, when), day + 1)
         return None
 
     def next_change_day(self, gp: GroupPlan, current: bool) -> int | None:

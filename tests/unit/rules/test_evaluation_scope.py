@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.rules import evaluation_scope, matches, memberships, next_change_day
-from pipeline.rules.conditions import _first_day_reaching
+from pipeline.rules.days import first_day_reaching
 from pipeline.rules.values import Duration
 
 from .conftest import NOW, POLICY, group, profile_of
@@ -63,10 +63,10 @@ def test_the_recheck_day_is_the_first_day_membership_changes(batch: list) -> Non
 
 @given(st.integers(0, 40), st.sampled_from(["days", "weeks", "months", "years"]),
        st.integers(date(2024, 1, 1).toordinal(), date(2027, 12, 31).toordinal()))
-def test_first_day_reaching_is_the_first_day_whose_window_starts_on_or_after(
+def testfirst_day_reaching_is_the_first_day_whose_window_starts_on_or_after(
         amount: int, unit: str, day: int) -> None:
     duration = Duration(amount, unit)  # type: ignore[arg-type]
-    found = _first_day_reaching(duration, day)
+    found = first_day_reaching(duration, day)
 
     def start(t: int) -> int:
         return duration.back_from(date.fromordinal(t)).toordinal()
