@@ -68,9 +68,10 @@ def _mirrors(profile: Profile) -> tuple[str, ...]:
 
 
 class SubjectProcessor:
-    def __init__(self, registry: GroupRegistry, policy: ProfilePolicy) -> None:
+    def __init__(self, registry: GroupRegistry, policy: ProfilePolicy, *, split_layout: bool = True) -> None:
         self.registry = registry
         self.policy = policy
+        self.split_layout = split_layout  # how a hand-over encodes the profile it sends (CG_PROFILE_LAYOUT)
         self._now: datetime | None = None
         self._now_day = 0
         self._reads_for: tuple[list[CompiledGroup], frozenset[str] | None] | None = None
@@ -270,7 +271,7 @@ class SubjectProcessor:
         customer side rewrites the cookie's mirror of its groups.
         """
         message = MergeIn(visitor=subject, merge_id=handover.merge_id,
-                          profile=encode(profile) if profile is not None else None)
+                          profile=encode(profile, split=self.split_layout) if profile is not None else None)
         if profile is None:
             return Result(profile=None, outgoing=[(handover.customer, message)])
         return Result(profile=None, delete=True, dropped=frozenset(profile.groups),

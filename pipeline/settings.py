@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     #: Profiles kept decoded in memory between batches (the ones saved last): decoding a
     #: stored profile costs more than folding an event into it. 0 turns the cache off.
     profile_cache_size: int = Field(default=10_000, ge=0)
+    #: How profiles are stored and handed over: ``split`` (a small head document, behaviour
+    #: apart: back-fills over scalar fields read the head alone) or ``whole`` (one document:
+    #: the layout workers before the split one read; set it for a rolling update from them).
+    profile_layout: Literal["split", "whole"] = "split"
     #: Run the worker process on uvloop (libuv) instead of asyncio's own event loop:
     #: Faust's cost per record is mostly event-loop work (docs/benchmarks.md).
     uvloop: bool = True

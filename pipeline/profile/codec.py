@@ -11,7 +11,9 @@ Layout: the first byte says how the rest is stored.
   back-fill of a group over last seen, orders or sign-up) parses the ~100-byte
   head and never the ~450-byte tail (0.8 µs instead of about 7 on the bench
   machine). Workers before this form cannot read it (they refuse it with
-  :class:`ProfileDecodeError`): roll a fleet forward, not back.
+  :class:`ProfileDecodeError`): a worker with ``CG_PROFILE_LAYOUT=whole``
+  writes the whole document instead (``{`` or ``\x01``), for a rolling update
+  from such workers (README, "Upgrading").
 
 The document carries ``"v"`` (format version). A decoder reads every version up
 to its own and refuses newer ones with :class:`ProfileDecodeError`; keys it
@@ -180,14 +182,18 @@ def _to_doc(p: Profile, with_groups: bool) -> dict[str, Any]:
     return doc
 
 
-def encode(profile: Profile, *, with_groups: bool = True) -> bytes:
+def encode(profile: Profile, *, with_groups: bool = True, split: bool = True) -> bytes:
     """The bytes of a profile: plain orjson, or split into head and tail (module docstring).
 
     Canonical: equal profiles encode to equal bytes, whatever order their dicts
     were filled in, so a caller can skip a store write when the bytes did not change.
     ``with_groups=False`` leaves the memberships out, for a caller that stores them apart.
+    ``split=False`` writes the whole document, plain or zlib: the layout that workers
+    before the split one read (``CG_PROFILE_LAYOUT=whole``, for a rolling update).
     """
     doc = _to_doc(profile, with_groups)
+    if not split:
+        return _plain_or_zlib(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
     tail = {key: doc.pop(key) for key in _TAIL_KEYS if key in doc}
     head = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
     if not tail:

@@ -18,16 +18,17 @@ from pipeline.profile.model import Profile
 _HEADER = struct.Struct(">IH")  # next re-check day (date ordinal, 0 for none), groups length
 
 
-def pack(profile: Profile, next_check: int | None, body: bytes | None = None) -> bytes:
+def pack(profile: Profile, next_check: int | None, body: bytes | None = None, *, split: bool = True) -> bytes:
     """Header, the groups, then the encoded profile (without its groups).
 
     The groups sit outside the encoded body so that a change of membership alone
     (a back-fill, a re-check) stores the unchanged ``body`` again instead of
-    re-encoding and re-compressing the whole profile.
+    re-encoding and re-compressing the whole profile. ``split``: the body's layout
+    (:func:`~pipeline.profile.codec.encode`).
     """
     groups = orjson.dumps(sorted(profile.groups)) if profile.groups else b""
     if body is None:
-        body = encode(profile, with_groups=False)
+        body = encode(profile, with_groups=False, split=split)
     return _HEADER.pack(next_check or 0, len(groups)) + groups + body
 
 

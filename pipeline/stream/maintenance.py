@@ -68,9 +68,9 @@ class Maintenance:
             progress.set(count / total)
             log.info("partition %d: back-fill %d/%d profiles (%.0f%%)", partition, count, total, 100 * count / total)
 
+        processor = SubjectProcessor(registry, ctx.policy, split_layout=ctx.settings.profile_layout == "split")
         await backfill.backfill(
-            subjects, lambda subject: ctx.profiles.raw(subject, event), SubjectProcessor(registry, ctx.policy),
-            changed, now, new_writer=ctx.writer.fresh,
+            subjects, lambda subject: ctx.profiles.raw(subject, event), processor, changed, now, new_writer=ctx.writer.fresh,
             flush=self.effects.flush_redis, store=store, done=done)
         ctx.applied.set(f"p{partition}", orjson.dumps(registry.fingerprints), event)
         progress.set(1.0)

@@ -82,7 +82,8 @@ class ProfileBatch:
         self.effects = effects
         self.stage = stage
         self.now = now
-        self.processor = SubjectProcessor(ctx.registry(), ctx.policy)
+        self.processor = SubjectProcessor(ctx.registry(), ctx.policy,
+                                          split_layout=ctx.settings.profile_layout == "split")
         self.states: dict[str, _State] = {}
         self.outgoing: list[tuple[str, Outgoing]] = []
         self.forwarded: list[tuple[str, bytes]] = []  # (subject, raw event) for another partition

@@ -106,10 +106,12 @@ class ProfileStore:
     never leave the cache ahead of the table.
     """
 
-    def __init__(self, table: Table[bytes], partition_of: Callable[[str], int], cache_size: int = 10_000) -> None:
+    def __init__(self, table: Table[bytes], partition_of: Callable[[str], int], cache_size: int = 10_000,
+                 *, split_layout: bool = True) -> None:
         self.table = table
         self.partition_of = partition_of
         self.cache_size = cache_size
+        self.split_layout = split_layout  # CG_PROFILE_LAYOUT
         self._by_partition: dict[int, set[str]] = {}
         self._decoded: OrderedDict[str, tuple[bytes, Profile, int | None]] = OrderedDict()
         self.hits = self.misses = 0
@@ -141,7 +143,7 @@ class ProfileStore:
         return unpack(stored)[0]
 
     def save(self, subject: str, profile: Profile, next_check: int | None, at: Any) -> None:
-        value = pack(profile, next_check)
+        value = pack(profile, next_check, split=self.split_layout)
         self.put_raw(subject, value, at)
         if self.cache_size:
             self._decoded[subject] = (value, profile, next_check)

@@ -77,6 +77,17 @@ def test_handover_leaves_guest_groups_and_sends_the_profile() -> None:
     assert decode(message.profile).count("viewed", "brand", "sony") == 1  # type: ignore[arg-type]
 
 
+def test_a_handover_sends_the_profile_in_the_configured_layout() -> None:
+    """With CG_PROFILE_LAYOUT=whole the customer's partition may be on a worker from before
+    the split layout: what it is sent must be a layout it reads."""
+    guest = P.on_event(None, None, "v:v1", view(at("19/11/2025")), NOW).profile
+    for split_layout, first in ((True, b"\x02"), (False, b"{")):
+        processor = SubjectProcessor(REGISTRY, POLICY, split_layout=split_layout)
+        message = processor.on_handover(guest, "v:v1", Handover(customer="c:c1", merge_id="m")).outgoing[0][1]
+        assert isinstance(message, MergeIn) and message.profile is not None
+        assert message.profile[:1] == first and decode(message.profile) == guest
+
+
 def test_handover_of_a_cookie_without_profile_still_reaches_the_customer() -> None:
     result = P.on_handover(None, "v:v9", Handover(customer="c:c1", merge_id="m"))
     assert not result.delete and result.outgoing[0][1] == MergeIn("v:v9", "m", None)

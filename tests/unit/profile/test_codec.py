@@ -195,6 +195,27 @@ def test_the_earlier_layouts_still_decode(first: bytes) -> None:
     assert decode(old, reads=frozenset({"activity"})).last_seen == profile.last_seen
 
 
+def earlier_decode(data: bytes) -> dict:  # type: ignore[type-arg]
+    """What a worker before the split layout read (pipeline/profile/codec.py at 6c04f4d~1):
+    the first byte ``{`` (the document) or ``\\x01`` (zlib of it), anything else refused."""
+    if data[:1] == b"\x01":
+        data = zlib.decompress(data[1:])
+    elif data[:1] != b"{":
+        raise ProfileDecodeError("not an encoded profile")
+    return orjson.loads(data)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("profile", [typical_profile(), fold_all(new_profile("v:vis-1"), [view()], ProfilePolicy())],
+                         ids=["large", "small"])
+def test_the_whole_layout_is_what_workers_before_the_split_one_read(profile: Profile) -> None:
+    """CG_PROFILE_LAYOUT=whole (a rolling update from such workers): one document, as they wrote it."""
+    whole = encode(profile, split=False)
+    assert earlier_decode(whole) == document_of(encode(profile))
+    assert decode(whole) == profile
+    with pytest.raises(ProfileDecodeError):
+        earlier_decode(encode(profile))  # what the split layout would do to them
+
+
 def test_unknown_keys_are_ignored() -> None:
     profile = fold_all(new_profile("c:42"), [signup(), view(customer_id="42")], ProfilePolicy())
     doc = document_of(encode(profile))

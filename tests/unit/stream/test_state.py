@@ -52,3 +52,32 @@ def test_the_cache_keeps_only_the_last_saved() -> None:
     for name in ("a", "b", "c"):
         profiles.load(f"v:{name}")
     assert (profiles.hits, profiles.misses) == (2, 1)  # "a" was pushed out
+
+
+def test_a_store_writes_the_layout_it_is_told_and_reads_both() -> None:
+    """CG_PROFILE_LAYOUT: ``whole`` for a rolling update from workers before the split layout."""
+    from pipeline.profile import ProfilePolicy
+    from pipeline.profile.stored import body_of
+    from tests.unit.profile.builders import fold_all, view
+
+    profile = fold_all(new_profile("v:a"), [view()], ProfilePolicy())
+    whole, split = (ProfileStore(MemoryTable(), lambda subject: 0, 0, split_layout=flag) for flag in (False, True))
+    whole.save("v:a", profile, None, None)
+    split.save("v:a", profile, None, None)
+    assert body_of(whole.raw("v:a"))[:1] == b"{" and body_of(split.raw("v:a"))[:1] == b"\x02"  # type: ignore[arg-type]
+    split.put_raw("v:b", whole.raw("v:a"), None)  # type: ignore[arg-type]  # an old worker's value
+    assert split.read("v:b") == whole.read("v:a") == profile
+
+
+def test_the_worker_builds_its_store_and_its_stages_with_the_configured_layout(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.assembly import build_worker
+    from pipeline.settings import Settings
+    from pipeline.stream.effects import Effects
+    from pipeline.stream.profile_batch import ProfileBatch
+
+    for layout, split_layout in (("whole", False), ("split", True)):
+        worker = build_worker(Settings(profile_layout=layout, data_dir=tmp_path, app_id=f"layout-{layout}"))
+        ctx = worker.context
+        assert ctx.profiles.split_layout is split_layout
+        batch = ProfileBatch(ctx, Effects(ctx), "ingest", ctx.now())
+        assert batch.processor.split_layout is split_layout
