@@ -55,6 +55,7 @@ class LatencyResult:
     max: float
     method: str = "keyspace notifications"
     batches: dict[str, BatchStats] = field(default_factory=dict)
+    collections: dict[str, GcStats] = field(default_factory=dict)  # by generation, during the run
     records_sent: int = 0  # Kafka records, probes included
     events_sent: int = 0
     batched: bool = False  # background as batched records, each probe a one-event array of its own
@@ -84,6 +85,33 @@ class BatchStats:
     @property
     def mean_ms(self) -> float:
         return 1e3 * self.seconds / self.batches if self.batches else 0.0
+
+
+@dataclass
+class GcStats:
+    """The worker's garbage collections of one generation during the run (``cg_gc_pause_seconds``)."""
+
+    count: int
+    seconds: float
+    over_50ms: int
+
+
+def gc_stats(before: dict, after: dict) -> dict[str, GcStats]:
+    """Per generation, the collections between two scrapes of the worker's metrics."""
+    def delta(name: str, labels: tuple[tuple[str, str], ...]) -> float:
+        return after.get((name, labels), 0.0) - before.get((name, labels), 0.0)
+
+    found: dict[str, GcStats] = {}
+    for name, labels in after:
+        if name != "cg_gc_pause_seconds_count":
+            continue
+        gen = (("generation", dict(labels)["generation"]),)
+        count = int(delta("cg_gc_pause_seconds_count", gen))
+        if count:
+            under = delta("cg_gc_pause_seconds_bucket", (*gen, ("le", "0.05")))
+            found[dict(labels)["generation"]] = GcStats(
+                count, delta("cg_gc_pause_seconds_sum", gen), count - int(under))
+    return dict(sorted(found.items()))
 
 
 def batch_stats(before: dict, after: dict) -> dict[str, BatchStats]:
@@ -172,7 +200,9 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
             await asyncio.sleep(TICK)
         await producer.flush()
         sent_seconds = time.perf_counter() - started
-        batches = batch_stats(scraped, _scrape(worker)) if scraped else {}
+        finished = _scrape(worker) if scraped else {}
+        batches = batch_stats(scraped, finished) if scraped else {}
+        collections = gc_stats(scraped, finished) if scraped else {}
         if exhausted:
             say("  the background traffic ran out before the end: the rate fell")
         deadline = time.perf_counter() + 15
@@ -192,7 +222,7 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
     samples = [(sent_at[n] - started - WARMUP_SECONDS, seen_at[n] - sent_at[n]) for n in sorted(seen_at) if n in sent_at]
     result = LatencyResult(rate, sent / sent_seconds, duration, probes, len(latencies),
                            percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99),
-                           latencies[-1] if latencies else float("nan"), batches=batches, records_sent=records,
+                           latencies[-1] if latencies else float("nan"), batches=batches, collections=collections, records_sent=records,
                            events_sent=sent, batched=batched, samples=samples)
     say(f"  {result.seen}/{result.probes} probes seen; sent {result.rate_sent:,.0f} events/s "
         f"({result.events_per_record:.1f} events per record); "

@@ -16,7 +16,10 @@ THROUGHPUT_NOTE = (
     "other partitions goes as one record per partition (a bundle); profiles stay decoded between batches "
     "(`ProfileStore`'s cache, `CG_PROFILE_CACHE_SIZE`); documents under 1 KB skip zlib; the worker's GC "
     "thresholds are raised (`CG_GC_THRESHOLDS`: with Python's defaults full collections of 0.2 s each took "
-    "about a quarter of the CPU and made the latency's p99); the hot path was cut where its profile pointed "
+    "about a quarter of the CPU and made the latency's p99) and what survives each batch is frozen out of "
+    "every later collection (`CG_GC_FREEZE_BATCHES`: the decoded profiles had still made collections of "
+    "0.1-0.3 s, in clusters of slow probes about 12 s apart; a full collection hourly frees the few cycles "
+    "that outlive a batch, `pipeline/stream/collector.py`); the hot path was cut where its profile pointed "
     "(memoised partitioner, normalisation, product rows and index keys, each event's local day once, the rule "
     "index memoised per key set, customer details diffed once per subject and batch, metrics once per batch); "
     "and every worker, not only the group's leader, knows a topic's partition count, so a second worker no "
@@ -105,6 +108,19 @@ def batch_table(lat: Any) -> str:
             + table(("stage", "batches", "messages per batch", "mean time", "share of the run"), rows))
 
 
+def gc_table(lat: Any) -> str:
+    """The worker's garbage-collector pauses during the run: each stops every stage at once."""
+    collections = getattr(lat, "collections", None)
+    if not collections:
+        # Only when the worker's metrics were read (its batches come from the same scrape).
+        return "\n\nThe worker made no garbage collection during the run (`cg_gc_pause_seconds`)." if lat.batches else ""
+    rows = [(gen, f"{g.count:,}", ms(g.seconds), ms(g.seconds / g.count), f"{g.over_50ms:,}")
+            for gen, g in collections.items()]
+    return ("\n\nThe worker's garbage collections during the run (`cg_gc_pause_seconds{generation}`; what "
+            "survives a batch is frozen out of them, `CG_GC_FREEZE_BATCHES`, `pipeline/stream/collector.py`):\n\n"
+            + table(("generation", "collections", "total pause", "mean pause", "over 50 ms"), rows))
+
+
 def what_dominates(thr: Any, base: Any, seed_run: Any, _: Any) -> str:
     """Where one worker's CPU per event goes (``seed_run``: the stages-in-memory result)."""
     if not (thr and base and seed_run and thr.events):
@@ -167,7 +183,8 @@ def latency_batched_section(lat: Any) -> Section:
         "clock and the keyspace notification are as in the single-record run.\n\n"
         + table(("p50", "p95", "p99", "max"), [(ms(lat.p50), ms(lat.p95), ms(lat.p99), ms(lat.max))])
         + slowest_probes(lat)
-        + batch_table(lat)))
+        + batch_table(lat)
+        + gc_table(lat)))
 
 
 def scale_out_section(two: Any, one: Any, partitions: int) -> Section:
@@ -234,13 +251,15 @@ def pure_work_section(results: dict[str, Any], config: Any) -> Section | None:
             "evaluate, plan Redis, encode the changed profiles for the table, bundle what goes on to other "
             "partitions. Everything a worker does per event but Kafka, Redis and Faust. Records are fed as a "
             "worker reads a pre-filled topic (per partition, `CG_BATCH_SIZE` at a time), under the worker's GC "
-            "thresholds (`CG_GC_THRESHOLDS`), with the seed's groups; CPU time of the thread.\n\n"
+            "policy (`CG_GC_THRESHOLDS`, each batch frozen: `CG_GC_FREEZE_BATCHES`), with the seed's groups; "
+            "CPU time of the thread.\n\n"
             + table(("records", "events", "records read", "µs CPU per event", "events/s on one core",
                      "records sent on", "Redis commands"), rows))
     prof = results.get("profile_stages")
     if prof:
         own, cum = prof
-        body += (f"\n\ncProfile over the same code, single-event records, {config.profile_events:,} events "
+        body += (f"\n\ncProfile over the same code (the stages only, not the building of their input), "
+                 f"single-event records, {config.profile_events:,} events "
                  f"(shares of the total; the profiler slows the calls it counts). By own time:\n\n```\n{own}\n```"
                  f"\n\nBy cumulative time:\n\n```\n{cum}\n```")
     return Section("The pure work: the worker's stages in memory", body)

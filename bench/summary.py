@@ -9,6 +9,7 @@ from bench.report import Report, Row, Section, fmt_bytes, fmt_rate, fmt_seconds,
 from bench.sections import (
     THROUGHPUT_NOTE,
     batch_table,
+    gc_table,
     latency_batched_section,
     ms,
     pure_work_section,
@@ -245,7 +246,8 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
             "gave batches of 1.5 messages (Faust feeds that queue one message at a time).\n\n"
             + table(("p50", "p95", "p99", "max"), [(ms(lat.p50), ms(lat.p95), ms(lat.p99), ms(lat.max))])
             + slowest_probes(lat)
-            + batch_table(lat))))
+            + batch_table(lat)
+            + gc_table(lat))))
     if lat_b:
         sections.append(latency_batched_section(lat_b))
     if two and thr_b:

@@ -1,6 +1,6 @@
-"""The latency step's reading of the worker's batch metrics (pure arithmetic over two scrapes)."""
+"""The latency step's reading of the worker's batch and GC metrics (pure arithmetic over two scrapes)."""
 
-from bench.latency import batch_stats
+from bench.latency import GcStats, batch_stats, gc_stats
 
 
 def _scrape(stage: str, count: float, total: float, events: float) -> dict:
@@ -26,3 +26,16 @@ def test_a_stage_first_seen_in_the_second_scrape_counts_from_zero() -> None:
     stats = batch_stats({}, _scrape("ingest", 2, 0.02, 8))
     assert stats["ingest"].mean_events == 4
     assert round(stats["ingest"].mean_ms, 6) == 10
+
+
+def test_gc_stats_count_each_generation_s_collections_and_the_long_ones_between_two_scrapes() -> None:
+    def scrape(gen: str, count: float, total: float, under_50ms: float) -> dict:  # type: ignore[type-arg]
+        labels = (("generation", gen),)
+        return {("cg_gc_pause_seconds_count", labels): count, ("cg_gc_pause_seconds_sum", labels): total,
+                ("cg_gc_pause_seconds_bucket", (*labels, ("le", "0.05"))): under_50ms}
+
+    before = {**scrape("0", 10, 0.5, 8), **scrape("1", 2, 0.3, 0)}
+    after = {**scrape("0", 14, 0.6, 12), **scrape("1", 3, 0.45, 0), **scrape("2", 1, 0.4, 0)}
+    assert gc_stats(before, after) == {"0": GcStats(4, 0.6 - 0.5, 0), "1": GcStats(1, 0.45 - 0.3, 1),
+                                       "2": GcStats(1, 0.4, 1)}
+    assert gc_stats(after, after) == {}  # no collection in between
