@@ -102,6 +102,7 @@ async def faust_agent(settings: Settings, expected: int, timeout: float = 600.0,
     app_id = f"{settings.app_id}-faust-baseline"
     # Faust's default data directory is ``<app id>-data`` in the working directory.
     datadir = settings.data_dir / app_id
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = faust.App(app_id, broker=settings.kafka_url, store="memory://", datadir=str(datadir),
                     web_enabled=False, consumer_auto_offset_reset="earliest",
                     topic_partitions=settings.topic_partitions, broker_commit_interval=1.0,

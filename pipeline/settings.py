@@ -88,9 +88,8 @@ class Settings(BaseSettings):
     #: 0.2 s over the decoded profiles, about a quarter of the CPU (docs/benchmarks.md).
     #: Set as JSON, e.g. ``[700,10,10]`` for the defaults.
     gc_thresholds: tuple[int, int, int] = (50_000, 50, 1_000)
-    #: After each batch, collect the youngest generation and freeze what survived, so no
-    #: collection walks the decoded profiles again (pauses of 0.1-0.3 s otherwise; see
-    #: ``pipeline/stream/collector.py``).
+    #: After each batch, freeze what survived it (``gc.freeze``), so no collection walks the
+    #: decoded profiles again (pauses of 0.1-0.3 s otherwise; ``pipeline/stream/collector.py``).
     gc_freeze_batches: bool = True
     #: With frozen batches, how often one full collection frees cyclic garbage that
     #: outlived its batch (``cg_gc_reclaimed_objects_total``); a pause of its own.
