@@ -156,6 +156,11 @@ class Settings(BaseSettings):
         return f"http://{host}:{self.web_port}"
 
     @property
+    def split_profiles(self) -> bool:
+        """Store and hand over profiles in the split layout (``profile_layout``)."""
+        return self.profile_layout == "split"
+
+    @property
     def kafka_url(self) -> str:
         """The broker list in Faust's URL form."""
         return ",".join(f"kafka://{host}" for host in self.kafka_bootstrap.split(","))

@@ -68,7 +68,7 @@ class Maintenance:
             progress.set(count / total)
             log.info("partition %d: back-fill %d/%d profiles (%.0f%%)", partition, count, total, 100 * count / total)
 
-        processor = SubjectProcessor(registry, ctx.policy, split_layout=ctx.settings.profile_layout == "split")
+        processor = SubjectProcessor(registry, ctx.policy, split_layout=ctx.settings.split_profiles)
         await backfill.backfill(
             subjects, lambda subject: ctx.profiles.raw(subject, event), processor, changed, now, new_writer=ctx.writer.fresh,
             flush=self.effects.flush_redis, store=store, done=done)

@@ -120,7 +120,7 @@ def memory_context(settings: Settings, registry: GroupRegistry, policy: ProfileP
     return StageContext(
         settings=settings, now=now, policy=policy, registry=lambda: registry, metrics=metrics,
         health=Health(metrics.stalled, settings.stall_after_seconds), keys=keys, redis=redis,
-        writer=RecordingWriter(keys), profiles=ProfileStore(MemoryTable(), partitioner.of_subject,
-                                                        split_layout=settings.profile_layout == "split"),
+        writer=RecordingWriter(keys), profiles=ProfileStore(
+            MemoryTable(), partitioner.of_subject, split_layout=settings.split_profiles),
         identity=MemoryTable(), applied=MemoryTable(), schedule=RecheckSchedule(), partitioner=partitioner,
         sinks=MemorySinks(partition_of=partitioner.of_subject), placement=LocalPlacement(settings.topic_partitions), ready=ready)

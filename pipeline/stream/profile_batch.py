@@ -82,8 +82,7 @@ class ProfileBatch:
         self.effects = effects
         self.stage = stage
         self.now = now
-        self.processor = SubjectProcessor(ctx.registry(), ctx.policy,
-                                          split_layout=ctx.settings.profile_layout == "split")
+        self.processor = SubjectProcessor(ctx.registry(), ctx.policy, split_layout=ctx.settings.split_profiles)
         self.states: dict[str, _State] = {}
         self.outgoing: list[tuple[str, Outgoing]] = []
         self.forwarded: list[tuple[str, bytes]] = []  # (subject, raw event) for another partition

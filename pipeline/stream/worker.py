@@ -148,7 +148,7 @@ class Worker:
                                           self.policy, self._definitions_changed)
         partitioner = SubjectPartitioner(partitions)
         self.profiles = ProfileStore(FaustTable(self.profiles_table), partitioner.of_subject,
-                                     settings.profile_cache_size, split_layout=settings.profile_layout == "split")
+                                     settings.profile_cache_size, split_layout=settings.split_profiles)
         self.context = StageContext(
             settings=settings, now=self.now, policy=self.policy, registry=lambda: self.watcher.registry,
             metrics=self.metrics, health=self.health, keys=self.keys, redis=self.redis,
