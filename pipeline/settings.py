@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     #: Run the worker process on uvloop (libuv) instead of asyncio's own event loop:
     #: Faust's cost per record is mostly event-loop work (docs/benchmarks.md).
     uvloop: bool = True
+    #: Faust's stream iterator yields to the event loop before every message: a whole loop
+    #: turn each. Streams yield every this many messages instead (1: Faust's own way);
+    #: ``pipeline/stream/stream_yield.py`` says why and what it measured.
+    stream_yield_every: int = Field(default=64, ge=1, le=10_000)
     #: The worker's garbage-collector thresholds (``gc.set_threshold``): Python's defaults
     #: (700, 10, 10) ran a full collection every few thousand events, each a pause of
     #: 0.2 s over the decoded profiles, about a quarter of the CPU (docs/benchmarks.md).

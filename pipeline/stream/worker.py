@@ -46,7 +46,7 @@ from pipeline.settings import Settings
 from pipeline.store.connection import AsyncRedis, connect
 from pipeline.store.keys import KeySpace
 from pipeline.store.writer import MembershipWriter
-from pipeline.stream import faust_compat
+from pipeline.stream import faust_compat, stream_yield
 from pipeline.stream.collector import BatchFreezer, GcPauses
 from pipeline.stream.context import StageContext
 from pipeline.stream.effects import Effects
@@ -81,6 +81,7 @@ class Worker:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         install_overrides()
+        stream_yield.install(settings.stream_yield_every)
         self.settings = settings
         self.now = clock or (lambda: datetime.now(UTC))  # tests move time forward
         self.app_id = app_id or settings.app_id
