@@ -59,6 +59,7 @@ from pipeline.stream.partitioning import SubjectPartitioner
 from pipeline.stream.process import BoundedStopWorker
 from pipeline.stream.profiles import ProfileStage
 from pipeline.stream.progress import PartitionProgress
+from pipeline.stream.raw_schema import RawSchema
 from pipeline.stream.rewind import commit_base
 from pipeline.stream.routing import SubjectRouter
 from pipeline.stream.schedule import RecheckSchedule
@@ -131,16 +132,16 @@ class Worker:
             producer_max_request_size=internal_topic_max_bytes(settings) + RECORD_OVERHEAD,
             stream_buffer_maxsize=settings.batch_size * 4,
         )
-        topic = self.app.topic
-        # bytes in, bytes out: the stages decode what they need
-        self.events = topic(settings.topic_events, partitions=partitions,
-                            key_serializer="raw", value_serializer="raw")
-        self.by_visitor = topic(f"{self.app_id}.by-visitor", partitions=partitions, internal=True,
-                                key_serializer="raw", value_serializer="raw")
-        self.by_subject = topic(f"{self.app_id}.by-subject", partitions=partitions, internal=True,
-                                key_serializer="raw", value_serializer="raw")
-        self.dead_letter = topic(settings.topic_dead_letter, partitions=partitions,
-                                 key_serializer="raw", value_serializer="raw")
+
+        def topic(name: str, internal: bool = False) -> faust.TopicT:
+            """Bytes in, bytes out (the stages decode what they need), no serializer per message."""
+            return self.app.topic(name, partitions=partitions, schema=RawSchema(),
+                                  key_serializer="raw", value_serializer="raw", internal=internal)
+
+        self.events = topic(settings.topic_events)
+        self.by_visitor = topic(f"{self.app_id}.by-visitor", internal=True)
+        self.by_subject = topic(f"{self.app_id}.by-subject", internal=True)
+        self.dead_letter = topic(settings.topic_dead_letter)
         self.identity_table = self.app.Table("identity", key_type=str, value_type=str, partitions=partitions)
         self.profiles_table = self.app.Table("profiles", key_type=str, value_type=bytes, partitions=partitions)
         applied = self.app.Table("applied-definitions", key_type=str, value_type=bytes, partitions=partitions)
