@@ -53,6 +53,7 @@ from pipeline.stream.effects import Effects
 from pipeline.stream.faust_compat import install_overrides, topic_partition_count
 from pipeline.stream.health import Health
 from pipeline.stream.ingest import Ingest
+from pipeline.stream.lean_monitor import LeanMonitor
 from pipeline.stream.maintenance import Maintenance
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.partitioning import SubjectPartitioner
@@ -131,6 +132,7 @@ class Worker:
             # any event the events topic accepts can be forwarded in its envelope
             producer_max_request_size=internal_topic_max_bytes(settings) + RECORD_OVERHEAD,
             stream_buffer_maxsize=settings.batch_size * 4,
+            monitor=LeanMonitor(),  # no per-message bookkeeping for the /stats view we turn off
         )
 
         def topic(name: str, internal: bool = False) -> faust.TopicT:

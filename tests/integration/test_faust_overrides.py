@@ -80,9 +80,11 @@ def test_the_worker_installs_the_override(settings: Settings) -> None:
     from faust.transport.consumer import Consumer
 
     from pipeline.stream import rewind
+    from pipeline.stream.lean_monitor import LeanMonitor
     from pipeline.stream.worker import Worker
 
-    Worker(settings, web_enabled=False)  # installs them, as every worker process does
+    worker = Worker(settings, web_enabled=False)  # installs them, as every worker process does
+    assert isinstance(worker.app.monitor, LeanMonitor)
     assert faust_compat.ProducerBuffer.flush is faust_compat.flush_until_empty
     assert faust_compat.ProducerBuffer.put is faust_compat.put_tracked
     assert Consumer.getmany is rewind.getmany_rewinding
