@@ -12,13 +12,14 @@ messages it asks other subjects to handle are :mod:`pipeline.messages`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipeline.membership import MembershipChange
 from pipeline.messages import Forget, Handover, MergeIn, Outgoing
 from pipeline.profile import Profile, ProfilePolicy, add_visitor, decode, encode, fold, merge, new_profile
+from pipeline.profile.fold import behaviour_rows
 from pipeline.profile.stored import body_of, pack, peek_next_check, unpack
 from pipeline.registry import GroupRegistry
 from pipeline.rules import CompiledGroup, delta, evaluation_scope, matches, next_change_day
@@ -53,6 +54,10 @@ class Result:
         groups = tuple(sorted(self.profile.groups)) if self.reset_mirrors and self.profile is not None else ()
         return MembershipChange(self.joined, self.left, self.dropped, self.delete, self.mirrors,
                                 self.reset_mirrors, groups)
+
+
+Prepared = tuple[Event, int, frozenset[str]]
+"""An event ready to fold: (the event with its public group IDs, its local day, its index keys)."""
 
 
 def split_visitor(subject: str) -> str:
@@ -116,26 +121,51 @@ class SubjectProcessor:
         known = self.registry.groups
         return set(profile.groups) if profile.groups <= known.keys() else {g for g in profile.groups if g in known}
 
-    def _on_additive(self, profile: Profile, current: set[str], stored_next: int | None, event: Event,
-                     keys: frozenset[str], day: int, today: int, *, stored: bool = True,
-                     ) -> tuple[set[str], int | None] | None:
-        """Fold an event that only adds, and re-decide only the groups it moved (:mod:`pipeline.rules.delta`).
+    def _on_additive(self, profile: Profile, current: set[str], stored_next: int | None,
+                     run: Sequence[Prepared], today: int, *, stored: bool = True,
+                     ) -> tuple[tuple[set[str], int | None] | None, int]:
+        """Fold events that only add, then re-decide only the groups they moved (:mod:`pipeline.rules.delta`).
 
         ``current`` and ``stored_next`` are today's membership and re-check day
-        before the event: the stored ones, or an empty profile's (``stored=False``:
+        before the events: the stored ones, or an empty profile's (``stored=False``:
         there a missing last-seen day becomes a value, which no one-way rule of
-        :mod:`pipeline.rules.monotone` covers). None: a duplicate.
+        :mod:`pipeline.rules.monotone` covers). The first event of ``run`` is
+        folded; each later one only while it still only adds (nothing would be
+        pruned or evicted) and, for a customer, brings no new cookie (a new
+        cookie mirrors the groups decided *after* its event, so deciding before
+        it keeps Redis as per-event processing leaves it). Returns (the new
+        membership and re-check day, or None when every folded event was a
+        duplicate; how many events of ``run`` were folded).
         """
         network = self.registry.network
-        before = self.registry.changes.snapshot(profile, keys, event, day, today)
-        if not fold(profile, event, self.policy, day):
-            return None
+        changes = self.registry.changes
+        keys = run[0][2] if len(run) == 1 else frozenset().union(*(k for _, _, k in run))
+        before = changes.before(profile, keys, today)
+        customer = not profile.subject.startswith("v:")
+        folded = 0
+        changed = False
+        for event, day, _ in run:
+            if folded and (self._may_drop(profile, day) or (
+                    customer and event.visitor_id is not None and event.visitor_id not in profile.visitor_ids)):
+                break
+            folded += 1
+            rows = behaviour_rows(event)
+            if rows:
+                kind, value = rows[0]
+                counted = profile.behaviour.get(kind, {}).get(value, {}).get(day, 0)
+            if not fold(profile, event, self.policy, day):
+                continue
+            changed = True
+            if rows and profile.behaviour.get(kind, {}).get(value, {}).get(day, 0) != counted:
+                before.count(changes.behaviour(rows), day)
+        if not changed:
+            return None, folded
         next_day = stored_next
         with evaluation_scope(profile):
             ev = network.evaluation(profile, today)
             flipped, retimed = delta.moved(before, ev)
             if not flipped and not retimed:
-                return current, next_day
+                return (current, next_day), folded
             plans = network.plans
             for gid in delta.redecide(network, flipped, retimed, current, keys if stored else None):
                 holds, found = ev.group(plans[gid])
@@ -145,7 +175,7 @@ class SubjectProcessor:
                     current.discard(gid)
                 if found is not None and (next_day is None or found < next_day):
                     next_day = found
-        return current, next_day
+        return (current, next_day), folded
 
     def _result(self, profile: Profile, new: set[str], next_day: int | None, **extra: object) -> Result:
         old = profile.groups
@@ -160,32 +190,62 @@ class SubjectProcessor:
 
     def on_event(self, profile: Profile | None, next_check: int | None, subject: str,
                  event: Event, now: datetime) -> Result:
-        if event.type == "erasure":
-            return self.on_erase(profile)
-        event = self.registry.with_public_group_ids(event)  # a signup may name its groups
+        return self.on_events(profile, next_check, subject, (event,), now)[0]
+
+    def on_events(self, profile: Profile | None, next_check: int | None, subject: str,
+                  events: Sequence[Event], now: datetime) -> tuple[Result, int]:
+        """The first events of ``events`` (at least one), decided as one: (the result, how many).
+
+        Events of one subject that only add (views, searches, baskets... on a
+        profile whose stored groups are today's) are folded one after another
+        and the groups they moved decided once, after the last: a session of
+        a subject's events in one batch costs one decision, not one per event.
+        The result equals deciding after each event (property-tested). Any
+        other event (identify, erasure, one that prunes or evicts) is decided
+        alone, as the caller learns from the count.
+        """
+        first = events[0]
+        if first.type == "erasure":
+            return self.on_erase(profile), 1
         today = self._today(now)
-        day = self.policy.day_of(event.occurred_at)
-        keys = event_keys(event)
-        if EVERYTHING not in keys:
-            if profile is None:
-                # A new subject is an empty profile plus this event: it belongs to what an empty
-                # profile matches (orders = 0, registered = yes for a customer...) but for the
-                # groups the event moves.
-                members, empty_next = self.registry.empty_profile_state(subject[0], today)
-                profile = new_profile(subject)
-                decided = self._on_additive(profile, set(members), empty_next, event, keys, day, today,
-                                            stored=False)
-            elif not self._may_drop(profile, day) and (next_check is None or next_check > today):
-                # Stored groups are today's, and the event only adds.
-                decided = self._on_additive(profile, self._current(profile), next_check, event, keys, day, today)
-            else:
-                decided = self._on_full(profile, next_check, event, keys, day, today)
-        else:
+        run = self._additive_prefix(events)
+        if not run:
+            event = self.registry.with_public_group_ids(first)
             profile = profile or new_profile(subject)
-            decided = self._on_full(profile, next_check, event, keys, day, today)
+            decided = self._on_full(profile, next_check, event, event_keys(event), self.policy.day_of(
+                event.occurred_at), today)
+            folded = 1
+        elif profile is None:
+            # A new subject is an empty profile plus these events: it belongs to what an empty
+            # profile matches (orders = 0, registered = yes for a customer...) but for the
+            # groups the events move.
+            members, empty_next = self.registry.empty_profile_state(subject[0], today)
+            profile = new_profile(subject)
+            decided, folded = self._on_additive(profile, set(members), empty_next, run, today, stored=False)
+        elif not self._may_drop(profile, run[0][1]) and (next_check is None or next_check > today):
+            # Stored groups are today's, and the events only add.
+            decided, folded = self._on_additive(profile, self._current(profile), next_check, run, today)
+        else:
+            event, day, keys = run[0]
+            decided, folded = self._on_full(profile, next_check, event, keys, day, today), 1
         if decided is None:
-            return Result(profile=None)  # a duplicate or no-op: nothing to store or write
-        return self._result(profile, *decided)
+            return Result(profile=None), folded  # duplicates or no-ops: nothing to store or write
+        return self._result(profile, *decided), folded
+
+    def _additive_prefix(self, events: Sequence[Event]) -> list[Prepared]:
+        """(event with its public group IDs, local day, index keys) of the leading events that touch
+        named things only: an identify or erasure touches everything and is decided alone."""
+        run: list[Prepared] = []
+        registry, day_of = self.registry, self.policy.day_of
+        for event in events:
+            if event.type == "erasure":
+                break
+            event = registry.with_public_group_ids(event)  # a signup may name its groups
+            keys = event_keys(event)
+            if EVERYTHING in keys:
+                break
+            run.append((event, day_of(event.occurred_at), keys))
+        return run
 
     def _on_full(self, profile: Profile, next_check: int | None, event: Event, keys: frozenset[str],
                  day: int, today: int) -> tuple[set[str], int | None] | None:

@@ -1,28 +1,28 @@
-"""Which groups an event can move: the nodes it changed, and only their groups.
+"""Which groups a run of events can move: the nodes it changed, and only their groups.
 
-Before an event is folded, :meth:`Changes.snapshot` notes what the nodes it
-reaches can see (a field's value, the count of the rows it adds to); after,
+Before a subject's events are folded, :meth:`Changes.before` notes what the
+scalar nodes they reach see (a field's value, a consent); each counted event
+notes the rows it added to (:meth:`Snapshot.count`); after the last,
 :func:`moved` compares. A node whose answer today flipped, or whose future
 changed (a rolling window's count moved, a date a relative date is compared
 with moved), can move its groups; a node whose inputs did not change cannot,
 and neither can a group all of whose nodes stand. So an event that views a
 brand re-decides the few groups whose rows about that brand crossed a
-threshold, not the hundreds that mention it.
+threshold, not the hundreds that mention it, and a session of events of one
+subject in one batch is decided once, after its last event, not per event.
 
 Only for events that add to a profile (the processor's ``additive`` case:
 nothing pruned or evicted, the stored groups are today's): then a behaviour
 count that is the same today is the same on every later day, because the
 added events are older than today's window.
 """
-
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from pipeline.profile import Profile
-from pipeline.profile.fold import behaviour_rows
 from pipeline.profile.model import Kind
 from pipeline.rules.behaviour import Behaviour
 from pipeline.rules.conditions import Compare
@@ -30,7 +30,6 @@ from pipeline.rules.days import day_back
 from pipeline.rules.index import phrases
 from pipeline.rules.network import Buckets, Evaluation, RuleNetwork, buckets_of
 from pipeline.rules.values import Duration
-from schemas.events import Event
 
 _MEMO_LIMIT = 100_000
 _NO_VALUES: Mapping[str, dict[int, int]] = MappingProxyType({})
@@ -39,18 +38,8 @@ _NO_VALUES: Mapping[str, dict[int, int]] = MappingProxyType({})
 # One behaviour row's nodes that share a window, by threshold: (within, between, ((at_least, node), ...)).
 Window = tuple[Duration | None, tuple[int, int] | None, tuple[tuple[int, int], ...]]
 Signature = tuple[object, ...]
-@dataclass(frozen=True, slots=True)
-class Reach:
-    """The nodes an event reaches, sorted by kind.
-
-    ``behaviour`` holds, per row signature that sums any of the event's counted
-    rows, how many it sums (each row adds one on the event's day), one of its
-    nodes, and its nodes by window.
-    """
-
-    behaviour: tuple[tuple[int, Behaviour, tuple[Window, ...], Buckets | None], ...]
-    fields: dict[str, tuple[tuple[int, Compare], ...]]  # scalar field name -> its nodes
-    others: tuple[int, ...]  # consent and staff records
+# What one event adds to a row signature: (rows it sums, one of its nodes, its nodes by window, its buckets).
+Added = tuple[int, Behaviour, tuple[Window, ...], Buckets | None]
 
 
 # The rows' own arithmetic, shared with the evaluator (one package: these are its internals).
@@ -77,12 +66,30 @@ def _counts(row: Behaviour, kind: tuple[str, str], value: str) -> bool:
 
 @dataclass(slots=True)
 class Snapshot:
-    reach: Reach
-    day: int  # the event's local day: the only day fold adds to
-    rows: Sequence[tuple[Kind, str]]
-    counted: int  # the first row's count on that day, before the event
-    values: dict[str, object]
-    others: dict[int, bool]
+    """What the nodes a run of additive events reaches saw before the run, and what it counted.
+
+    The scalar nodes (fields, consent and staff records) are read before the
+    first event is folded. Behaviour is not copied: each counted event notes,
+    per row signature it sums, its local day and how many of its rows the
+    signature sums (:meth:`count`); a window's count before the run is its
+    count after less what the run added inside it.
+    """
+
+    fields: dict[str, tuple[tuple[int, Compare], ...]]  # scalar field name -> its nodes
+    values: dict[str, object]  # scalar field name -> its value before the run
+    others: dict[int, bool]  # consent and staff nodes -> their answer today before the run
+    added: dict[int, tuple[Behaviour, tuple[Window, ...], Buckets | None, list[tuple[int, int]]]] = field(
+        default_factory=dict)  # per signature (by its windows' identity): its node, windows, buckets, (day, n)s
+
+    def count(self, behaviour: tuple[Added, ...], day: int) -> None:
+        """An event of local ``day`` was counted: each signature in ``behaviour`` gained its rows that day."""
+        added = self.added
+        for n, first, windows, buckets in behaviour:
+            entry = added.get(id(windows))
+            if entry is None:
+                added[id(windows)] = first, windows, buckets, [(day, n)]
+            else:
+                entry[3].append((day, n))
 
 
 class Changes:
@@ -129,7 +136,8 @@ class Changes:
             self._rows[(kind, value)] = found
         return found
 
-    def reach(self, keys: frozenset[str], rows: Sequence[tuple[Kind, str]]) -> Reach:
+    def behaviour(self, rows: Sequence[tuple[Kind, str]]) -> tuple[Added, ...]:
+        """Per row signature that sums any of an event's counted ``rows``: how many it sums, and its nodes."""
         memo = tuple(rows)
         behaviour = self._events.get(memo)
         if behaviour is None:
@@ -141,6 +149,10 @@ class Changes:
             if len(self._events) >= _MEMO_LIMIT:
                 self._events.clear()
             self._events[memo] = behaviour
+        return behaviour
+
+    def scalars(self, keys: frozenset[str]) -> tuple[dict[str, tuple[tuple[int, Compare], ...]], tuple[int, ...]]:
+        """(scalar field name -> the nodes comparing it, consent and staff nodes) that ``keys`` reach."""
         scalars = self._scalars.get(keys)
         if scalars is None:
             fields: dict[str, list[tuple[int, Compare]]] = {}
@@ -155,38 +167,31 @@ class Changes:
             if len(self._scalars) >= _MEMO_LIMIT:
                 self._scalars.clear()
             self._scalars[keys] = scalars
-        return Reach(behaviour, *scalars)
+        return scalars
 
-    def snapshot(self, profile: Profile, keys: frozenset[str], event: Event, day: int, today: int) -> Snapshot:
-        """What the reached nodes see before ``event`` (of local ``day``) is folded into ``profile``."""
-        rows = behaviour_rows(event) or ()
-        found = self.reach(keys, rows)
-        counted = 0
-        if rows:
-            kind, value = rows[0]
-            counted = profile.behaviour.get(kind, {}).get(value, {}).get(day, 0)
+    def before(self, profile: Profile, keys: frozenset[str], today: int) -> Snapshot:
+        """What the scalar nodes events with ``keys`` reach see before they are folded into ``profile``."""
+        fields, others = self.scalars(keys)
         nodes = self.network.nodes
         values = {name: compares[0][1].field.extract(profile, compares[0][1].policy)
-                  for name, compares in found.fields.items()}
-        others = {n: nodes[n].holds(profile, today) for n in found.others}
-        return Snapshot(found, day, rows, counted, values, others)
+                  for name, compares in fields.items()}
+        return Snapshot(fields, values, {n: nodes[n].holds(profile, today) for n in others})
 
 
 def moved(before: Snapshot, ev: Evaluation) -> tuple[set[int], set[int]]:
     """(nodes whose answer today flipped, nodes whose answer stands but whose future moved).
 
     ``ev`` is the evaluation of the folded profile (inside its ``evaluation_scope``).
-    Each counted row gained one on the event's day (or none: an event older than
-    the retention window), so a window's count before is its count now less that.
+    Each counted event added one per row on its own day, so a window's count
+    before the run is its count now less what the run added inside the window.
     """
     profile, today = ev.profile, ev.today
     flipped: set[int] = set()
     retimed: set[int] = set()
-    rows, day = before.rows, before.day
-    if rows and profile.behaviour.get(rows[0][0], {}).get(rows[0][1], {}).get(day, 0) != before.counted:
+    if before.added:
         answers = ev.now
         behaviour = profile.behaviour
-        for added, first, windows, buckets in before.reach.behaviour:
+        for first, windows, buckets, adds in before.added.values():
             if buckets is None:
                 parts = [_days(first, profile)]
             else:  # the row's own buckets, summed per window: no merged copy of them
@@ -195,15 +200,18 @@ def moved(before: Snapshot, ev: Evaluation) -> tuple[set[int], set[int]]:
             for within, between, thresholds in windows:
                 if within is not None:
                     start = day_back(within, today) + 1
-                    if day < start:
-                        continue  # the event is older than the window: no node here moved
+                    added = sum(n for day, n in adds if day >= start)
+                    if not added:
+                        continue  # the run added nothing inside the window: no node here moved
                     new = sum(c for days in parts for d, c in days.items() if d >= start)
                 elif between is not None:
                     low, high = between
-                    if not low <= day <= high:
+                    added = sum(n for day, n in adds if low <= day <= high)
+                    if not added:
                         continue
                     new = sum(c for days in parts for d, c in days.items() if low <= d <= high)
                 else:
+                    added = sum(n for _, n in adds)
                     new = sum(sum(days.values()) for days in parts)
                 old = new - added
                 for at_least, number in thresholds:
@@ -213,7 +221,7 @@ def moved(before: Snapshot, ev: Evaluation) -> tuple[set[int], set[int]]:
                         flipped.add(number)
                     elif now and within is not None:
                         retimed.add(number)  # the day the row stops holding moved
-    for name, compares in before.reach.fields.items():
+    for name, compares in before.fields.items():
         first_c = compares[0][1]
         old_value = before.values[name]
         if first_c.field.extract(profile, first_c.policy) == old_value:

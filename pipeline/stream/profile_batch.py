@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 # What a profile can be asked to do: an event (parsed, or raw bytes from the
 # re-keying topic), a time re-check, a hand-over or a merge.
 ProfileMessage = Event | bytes | envelope.Recheck | Handover | MergeIn
+_NOT_EVENTS = (envelope.Recheck, Handover, MergeIn)
 
 
 def in_cookie_profile(ctx: StageContext, visitor: str, event: Event | bytes, at: Any) -> bool:
@@ -84,6 +85,8 @@ class ProfileBatch:
         self.now = now
         self.processor = SubjectProcessor(ctx.registry(), ctx.policy, split_layout=ctx.settings.split_profiles)
         self.states: dict[str, _State] = {}
+        # events waiting to be decided, per subject: (event, its record, its bytes for a dead letter)
+        self.pending: dict[str, list[tuple[Event, Any, Any]]] = {}
         self.outgoing: list[tuple[str, Outgoing]] = []
         self.forwarded: list[tuple[str, bytes]] = []  # (subject, raw event) for another partition
         self.messages = 0  # handled since the last commit
@@ -91,22 +94,87 @@ class ProfileBatch:
         self.joined = self.left = 0  # memberships gained and lost by them
 
     async def handle(self, subject: str, message: ProfileMessage, event: Any) -> None:
-        """Fold one message into the subject's profile; stage its Redis writes."""
+        """Fold one message into the subject's profile; stage its Redis writes.
+
+        Events wait in the batch, per subject, and are decided together when
+        the subject's next other message comes or the batch commits
+        (:meth:`SubjectProcessor.on_events`): a session's events cost one
+        decision. Every other message is handled at once, after the events
+        before it.
+        """
         self.messages += 1
+        raw = event.value
+        if isinstance(message, bytes):
+            raw = message
+            try:
+                message = decode_event(message)
+            except Exception as exc:  # noqa: BLE001 - every reason is dead-lettered with the message
+                await self._failed(subject, raw, event, exc)
+                return
+        if not isinstance(message, _NOT_EVENTS):  # an event (Event is a union: not a class to check)
+            waiting = self.pending.get(subject)
+            if waiting is None:
+                self.pending[subject] = [(message, event, raw)]
+            else:
+                waiting.append((message, event, raw))
+            return
+        if subject in self.pending:
+            await self._decide_events(subject)
         state = self.states.get(subject) or self._load(subject, event)
         state.event = event
         started = time.perf_counter()
         try:
             result = self._run(state, subject, message)
-        except Exception as exc:
-            log.exception("cannot process a message for %s", subject)
-            raw = message if isinstance(message, bytes) else event.value
-            await self.effects.dead_letter(event, raw, EventRejected(f"processing failed: {exc!r}"), self.stage)
+        except Exception as exc:  # noqa: BLE001 - dead-lettered with its reason
+            await self._failed(subject, event.value, event, exc)
             return
         self.evaluating += time.perf_counter() - started
         self._apply(state, subject, result)
         self.states[subject] = state
-        self.outgoing += result.outgoing
+
+    async def _decide_events(self, subject: str) -> None:
+        """The subject's waiting events, in order, in as few decisions as they allow."""
+        waiting = self.pending.pop(subject)
+        state = self.states.get(subject) or self._load(subject, waiting[0][1])
+        processor, now = self.processor, self.now
+        done = 0
+        started = time.perf_counter()
+        while done < len(waiting):
+            try:
+                result, taken = processor.on_events(state.profile, state.next_check, subject,
+                                                    [message for message, _, _ in waiting[done:]], now)
+            except Exception:  # noqa: BLE001 - retried one by one below, the failing one dead-lettered
+                await self._one_by_one(state, subject, waiting[done:])
+                break
+            done += taken
+            state.event = waiting[done - 1][1]
+            self._apply(state, subject, result)
+        self.evaluating += time.perf_counter() - started
+        self.states[subject] = state
+
+    async def _one_by_one(self, state: _State, subject: str, events: list[tuple[Event, Any, Any]]) -> None:
+        """After a decision over several events failed: each alone, then every group re-decided.
+
+        The failed attempt may have folded events it did not decide; re-deciding
+        every group over the profile as it is leaves its groups exact.
+        """
+        processor, now = self.processor, self.now
+        for message, event, raw in events:
+            state.event = event
+            try:
+                self._apply(state, subject, processor.on_event(state.profile, state.next_check, subject,
+                                                               message, now))
+            except Exception as exc:  # noqa: BLE001 - dead-lettered with its reason
+                await self._failed(subject, raw, event, exc)
+        if state.profile is not None:
+            everything = list(self.ctx.registry().groups.values())
+            self._apply(state, subject, processor.on_backfill(state.profile, state.next_check, everything, now))
+
+    async def _failed(self, subject: str, raw: Any, event: Any, exc: Exception) -> None:
+        log.error("cannot process a message for %s", subject, exc_info=exc)
+        if not isinstance(exc, EventRejected):
+            exc = EventRejected(f"processing failed: {exc!r}")
+        await self.effects.dead_letter(event, raw, exc, self.stage)
 
     def forward_event(self, subject: str, raw: bytes) -> None:
         """Send a raw event on to ``subject``'s partition with the batch's other messages."""
@@ -118,20 +186,17 @@ class ProfileBatch:
             return _State(None, None, event)
         return _State(stored[0], stored[1], event, details=details_of(stored[0]))
 
-    def _run(self, state: _State, subject: str, message: ProfileMessage) -> Result:
+    def _run(self, state: _State, subject: str, message: envelope.Recheck | Handover | MergeIn) -> Result:
         processor, now = self.processor, self.now
-        if isinstance(message, bytes):
-            message = decode_event(message)
         if isinstance(message, envelope.Recheck):
             self.ctx.metrics.rechecks.inc()
             return processor.on_recheck(state.profile, state.next_check, now)
         if isinstance(message, Handover):
             return processor.on_handover(state.profile, subject, message)
-        if isinstance(message, MergeIn):
-            return processor.on_merge_in(state.profile, state.next_check, subject, message, now)
-        return processor.on_event(state.profile, state.next_check, subject, message, now)
+        return processor.on_merge_in(state.profile, state.next_check, subject, message, now)
 
     def _apply(self, state: _State, subject: str, result: Result) -> None:
+        self.outgoing += result.outgoing
         if result.changes_membership or result.delete:  # else Redis has nothing to show
             self.ctx.writer.stage(subject, result.change)
         self.joined += len(result.joined)
@@ -145,6 +210,8 @@ class ProfileBatch:
     async def commit(self) -> None:
         """Redis, then messages on, then the table: see the module docstring."""
         ctx = self.ctx
+        for subject in list(self.pending):
+            await self._decide_events(subject)
         for subject, state in self.states.items():
             # Customer details (names, consents...) once per subject and batch: what changed since the load.
             if state.dirty and subject.startswith("c:"):
