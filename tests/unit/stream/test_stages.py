@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.processor import SubjectProcessor
 from pipeline.profile import ProfilePolicy
 from pipeline.registry import GroupRegistry
 from pipeline.settings import Settings
@@ -233,3 +234,51 @@ async def test_what_a_batch_sends_on_goes_as_one_record_per_destination_partitio
     for n in range(12):  # and each customer still gets its merge before its event
         kinds = [type(envelope.decode(m.value)).__name__ for m in messages if m.key == f"c:c{n}"]
         assert kinds == ["MergeIn", "bytes"]
+
+
+async def test_a_subjects_events_in_one_batch_are_decided_together(monkeypatch: Any) -> None:
+    decided: list[int] = []
+    original = SubjectProcessor.on_events
+
+    def counting(self: SubjectProcessor, *args: Any) -> Any:
+        result, taken = original(self, *args)
+        decided.append(taken)
+        return result, taken
+
+    monkeypatch.setattr(SubjectProcessor, "on_events", counting)
+    s = Stages()
+    await s.ingest_batch(*(s.storefront("ck1", view("ck1", n)) for n in (1, 2, 3)),
+                         s.storefront("ck2", view("ck2", brand="Acme")))
+    assert sorted(decided) == [1, 3]  # ck1's three views in one decision, ck2's one in another
+    stored = s.ctx.profiles.load("v:ck1")
+    assert stored is not None and stored[0].groups == {"12", "30"}
+    assert sum(stored[0].behaviour[("viewed", "brand")]["sony"].values()) == 3
+
+
+async def test_when_deciding_events_together_fails_each_is_decided_alone_and_the_failing_one_dead_lettered(
+        monkeypatch: Any) -> None:
+    original = SubjectProcessor.on_events
+
+    def failing(self: SubjectProcessor, profile: Any, next_check: Any, subject: str, events: Any, now: Any) -> Any:
+        if len(events) > 1:
+            original(self, profile, next_check, subject, events, now)  # folds them all, then fails to decide
+            raise RuntimeError("a bug in deciding")
+        if events[0].event_id == "ck1-view-2":
+            raise RuntimeError("a bug in deciding")
+        return original(self, profile, next_check, subject, events, now)
+
+    s = Stages()
+    await s.ingest_batch(s.storefront("ck1", view("ck1", 0, brand="Acme")))  # a stored profile
+    monkeypatch.setattr(SubjectProcessor, "on_events", failing)
+    second = s.storefront("ck1", view("ck1", 2))
+    await s.ingest_batch(s.storefront("ck1", view("ck1", 1, brand="Acme")), second,
+                         s.storefront("ck1", view("ck1", 3, brand="Acme")))
+    letters = [orjson.loads(m.value) for m in s.sinks.messages() if m.topic == "dead-letter"]
+    assert [(letter["reason"], letter["source"]["offset"]) for letter in letters] == [
+        ("processing failed: RuntimeError('a bug in deciding')", second.message.offset)]
+    stored = s.ctx.profiles.load("v:ck1")
+    assert stored is not None
+    # Alone, the Acme views are duplicates of what the failed attempt folded, and the Sony view
+    # fails again; every group re-decided over the profile as it is puts it in the Sony groups.
+    assert stored[0].groups == {"12", "30"}
+    assert ("SADD", "cg:s:{v:ck1}", "12", "30") in s.groups_in_redis()
