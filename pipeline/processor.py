@@ -204,47 +204,48 @@ class SubjectProcessor:
         other event (identify, erasure, one that prunes or evicts) is decided
         alone, as the caller learns from the count.
         """
-        first = events[0]
-        if first.type == "erasure":
+        if events[0].type == "erasure":
             return self.on_erase(profile), 1
         today = self._today(now)
-        run = self._additive_prefix(events)
-        if not run:
-            event = self.registry.with_public_group_ids(first)
+        head = self._prepared(events[0])
+        event, day, keys = head
+        if EVERYTHING in keys:  # an identify touches everything: decided alone
             profile = profile or new_profile(subject)
-            decided = self._on_full(profile, next_check, event, event_keys(event), self.policy.day_of(
-                event.occurred_at), today)
-            folded = 1
+            decided, folded = self._on_full(profile, next_check, event, keys, day, today), 1
         elif profile is None:
             # A new subject is an empty profile plus these events: it belongs to what an empty
             # profile matches (orders = 0, registered = yes for a customer...) but for the
             # groups the events move.
             members, empty_next = self.registry.empty_profile_state(subject[0], today)
             profile = new_profile(subject)
-            decided, folded = self._on_additive(profile, set(members), empty_next, run, today, stored=False)
-        elif not self._may_drop(profile, run[0][1]) and (next_check is None or next_check > today):
+            decided, folded = self._on_additive(profile, set(members), empty_next,
+                                                self._additive_run(head, events), today, stored=False)
+        elif not self._may_drop(profile, day) and (next_check is None or next_check > today):
             # Stored groups are today's, and the events only add.
-            decided, folded = self._on_additive(profile, self._current(profile), next_check, run, today)
-        else:
-            event, day, keys = run[0]
+            decided, folded = self._on_additive(profile, self._current(profile), next_check,
+                                                self._additive_run(head, events), today)
+        else:  # decided alone, before the rest are even looked at (a profile at its caps takes this path)
             decided, folded = self._on_full(profile, next_check, event, keys, day, today), 1
         if decided is None:
             return Result(profile=None), folded  # duplicates or no-ops: nothing to store or write
         return self._result(profile, *decided), folded
 
-    def _additive_prefix(self, events: Sequence[Event]) -> list[Prepared]:
-        """(event with its public group IDs, local day, index keys) of the leading events that touch
-        named things only: an identify or erasure touches everything and is decided alone."""
-        run: list[Prepared] = []
-        registry, day_of = self.registry, self.policy.day_of
-        for event in events:
+    def _prepared(self, event: Event) -> Prepared:
+        """The event with its public group IDs (a signup may name them), its local day, its index keys."""
+        event = self.registry.with_public_group_ids(event)
+        return event, self.policy.day_of(event.occurred_at), event_keys(event)
+
+    def _additive_run(self, head: Prepared, events: Sequence[Event]) -> list[Prepared]:
+        """``head`` (``events[0]`` prepared) and the events after it up to the first that touches
+        everything (an identify or erasure: decided alone)."""
+        run = [head]
+        for event in events[1:]:
             if event.type == "erasure":
                 break
-            event = registry.with_public_group_ids(event)  # a signup may name its groups
-            keys = event_keys(event)
-            if EVERYTHING in keys:
+            prepared = self._prepared(event)
+            if EVERYTHING in prepared[2]:
                 break
-            run.append((event, day_of(event.occurred_at), keys))
+            run.append(prepared)
         return run
 
     def _on_full(self, profile: Profile, next_check: int | None, event: Event, keys: frozenset[str],

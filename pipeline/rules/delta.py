@@ -16,6 +16,7 @@ nothing pruned or evicted, the stored groups are today's): then a behaviour
 count that is the same today is the same on every later day, because the
 added events are older than today's window.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence

@@ -137,13 +137,13 @@ class ProfileBatch:
         waiting = self.pending.pop(subject)
         state = self.states.get(subject) or self._load(subject, waiting[0][1])
         processor, now = self.processor, self.now
+        messages = [message for message, _, _ in waiting]
         done = 0
         started = time.perf_counter()
         while done < len(waiting):
             shown = state.profile.groups if state.profile is not None else None  # what Redis shows
             try:
-                result, taken = processor.on_events(state.profile, state.next_check, subject,
-                                                    [message for message, _, _ in waiting[done:]], now)
+                result, taken = processor.on_events(state.profile, state.next_check, subject, messages[done:], now)
             except Exception:  # noqa: BLE001 - retried one by one below, the failing one dead-lettered
                 if state.profile is not None and shown is not None:
                     state.profile.groups = shown  # the failed attempt may have decided without writing
