@@ -32,6 +32,7 @@ from pipeline.identity import route
 from pipeline.messages import Forget
 from pipeline.registry import GroupRegistry
 from pipeline.stream import envelope
+from pipeline.stream.batches import take_batches
 from pipeline.stream.context import StageContext
 from pipeline.stream.delivery import delivered
 from pipeline.stream.effects import Effects
@@ -56,7 +57,7 @@ class Ingest:
     async def run(self, stream: Any) -> None:
         ctx = self.ctx
         await ctx.ready.wait()
-        async for batch in stream.take_events(ctx.settings.batch_size, within=ctx.settings.batch_wait_seconds):
+        async for batch in take_batches(stream, ctx.settings.batch_size, ctx.settings.batch_wait_seconds):
             await self.effects.timed_batch("ingest", batch, self.batch)
 
     async def batch(self, events: Sequence[Any]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.stream import envelope
+from pipeline.stream.batches import take_batches
 from pipeline.stream.context import StageContext
 from pipeline.stream.effects import Effects
 from pipeline.stream.maintenance import Maintenance
@@ -27,7 +28,7 @@ class ProfileStage:
     async def run(self, stream: Any) -> None:
         ctx = self.ctx
         await ctx.ready.wait()
-        async for batch in stream.take_events(ctx.settings.batch_size, within=ctx.settings.batch_wait_seconds):
+        async for batch in take_batches(stream, ctx.settings.batch_size, ctx.settings.batch_wait_seconds):
             await self.effects.timed_batch("profiles", batch, self.batch)
 
     async def batch(self, events: Sequence[Any]) -> None:
