@@ -236,14 +236,14 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
             f"({lat.lost} not within 15 s after the load stopped). A probe is a `view` of a Sony product by a "
             "fresh cookie `lat-<n>`; the clock runs from just before `producer.send` (linger 5 ms, acks=all) to "
             "the keyspace notification of the SADD to the cookie's groups key. All traffic is keyed by "
-            "cookie, as in step 2. Where the time goes: each stage takes its messages in batches "
-            "(`stream.take_events(CG_BATCH_SIZE, within=CG_BATCH_WAIT_SECONDS)`, 500 and 20 ms), and "
-            "Faust's `take_events` waits `within` after every batch unless `CG_BATCH_SIZE` messages are "
-            "buffered, and takes nothing in while a batch runs; so under a steady trickle an event waits "
-            "for the rest of the running batch, the 20 ms timer, and its own batch, whose Redis write "
-            "comes at its end (table below). Shorter waits (5 and 10 ms) gave smaller batches, lower "
-            "throughput and, in some runs, stalls of 1.5-2 s; batching by what the channel's queue holds "
-            "gave batches of 1.5 messages (Faust feeds that queue one message at a time).\n\n"
+            "cookie, as in step 2. Where the time goes: each stage takes its messages in batches of at most "
+            "`CG_BATCH_SIZE` (500; `pipeline/stream/batches.py`). A batch goes when its first message has "
+            "waited `CG_BATCH_WAIT_SECONDS` (20 ms), counted from when it reached the stream, or at once when "
+            "500 are buffered; nothing is taken in while a batch runs, so a message that comes during one "
+            "waits for the rest of it and goes in the next, with no further wait if the batch took longer "
+            "than 20 ms. Each batch ends with its Redis write, then its records on and the table's "
+            "changelog acknowledged by Kafka (table below). Faust's own `take_events`, used before, waited "
+            "the 20 ms again after every batch.\n\n"
             + table(("p50", "p95", "p99", "max"), [(ms(lat.p50), ms(lat.p95), ms(lat.p99), ms(lat.max))])
             + slowest_probes(lat)
             + batch_table(lat)

@@ -1,10 +1,10 @@
-"""The one place that reaches into Faust's internals, and why.
+"""Where the project reaches into Faust's internals, and why (this module, and the modules it names).
 
 **The current event.** Faust decides which changelog partition a table write goes to from the
 *current event*, a context variable it sets while an agent iterates a stream.
-``stream.take_events()`` (batching, which the profile stage needs so Redis is
-written once per batch, not once per event) consumes the stream in another
-task, so inside the batch there is no current event and table writes raise.
+Batching (:mod:`pipeline.stream.batches`, as ``stream.take_events()``; the profile
+stage needs it so Redis is written once per batch, not once per event) consumes
+the stream in another task, so inside the batch there is no current event and table writes raise.
 Upstream: faust-streaming issues #497 and #300. We set the variable to each
 event of the batch while handling it. faust-streaming is pinned in
 ``constraints.txt``; ``tests/integration`` fails loudly if this stops working.
@@ -112,6 +112,13 @@ and a hole is read again only while the committed offset is still its own: one
 noted at another base (the log start, noted while a newly assigned partition's
 committed offset was not yet known) hid the real one for good, a partition
 stalled with ``/healthz`` ready.
+
+**Batches that wait from their first message** (:mod:`pipeline.stream.batches`).
+``Stream.take_events`` waits its whole ``within`` after every batch, so under a
+steady flow each event waited that long on top of the batch before it; and it
+acknowledges a batch's events whenever its generator is closed, handled or not.
+:func:`~pipeline.stream.batches.take_batches` follows it but for those two
+points, using the same stream internals (the passive buffer processor).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A :class:`Table` is what a stage needs of one Faust table: get, set and delete
 by key, each *at* the message being handled. Faust writes a table's changelog
 to the partition of the current event, a context variable it sets only while an
-agent iterates its stream; batching (``take_events``) leaves it unset, so
+agent iterates its stream; batching (:mod:`pipeline.stream.batches`) leaves it unset, so
 :class:`FaustTable` sets it to the message given (faust-streaming #497, #300).
 Nothing else in the stages touches Faust's tables or that variable.
 
