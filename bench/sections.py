@@ -28,8 +28,11 @@ THROUGHPUT_NOTE = (
     "of before each one (`CG_STREAM_YIELD_EVERY`, `pipeline/stream/stream_yield.py`: a loop turn per record); "
     "the worker's topics make each event from the bytes as they came (`raw_schema.py`: no serializer registry "
     "per message); Faust's monitor keeps only what Faust reads back (`lean_monitor.py`: no counters and timings "
-    "per message for the /stats view, which is off); and a subject's events in one batch are decided together "
-    "(`SubjectProcessor.on_events`: folded one by one, the groups they moved decided once after the last).")
+    "per message for the /stats view, which is off); a subject's events in one batch are decided together "
+    "(`SubjectProcessor.on_events`: folded one by one, the groups they moved decided once after the last). "
+    "Since the run of 2026-12-03 (8c5713b): a batch goes once its first message has waited "
+    "`CG_BATCH_WAIT_SECONDS`, counted from its arrival, not that long again after every batch "
+    "(`pipeline/stream/batches.py`, in place of Faust's `take_events`).")
 
 
 def ms(seconds: float) -> str:

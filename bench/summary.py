@@ -243,7 +243,14 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
             "waits for the rest of it and goes in the next, with no further wait if the batch took longer "
             "than 20 ms. Each batch ends with its Redis write, then its records on and the table's "
             "changelog acknowledged by Kafka (table below). Faust's own `take_events`, used before, waited "
-            "the 20 ms again after every batch.\n\n"
+            "the 20 ms again after every batch; interleaved on 2026-12-03 (a worker holding a 50,000-event "
+            "state, 30 s of probes at a fixed rate, one arm after the other): at 2,000 events/s p50 39-46 → "
+            "25-34 ms and p99 77-87 → 46-90 ms (three pairs), at 2,600/s p50 67/82 → 36/41 ms and p99 "
+            "138/189 → 99/126 ms (two pairs). Here, with the state of a million events and at half the "
+            "maximum measured over the pre-filled topic, ingest was busy most of the run (table): events "
+            "that arrive one by one rarely meet another of their subject in a batch, so each costs about "
+            "a subject's whole decision and save, and the rate sits close to what the worker can take that "
+            "way.\n\n"
             + table(("p50", "p95", "p99", "max"), [(ms(lat.p50), ms(lat.p95), ms(lat.p99), ms(lat.max))])
             + slowest_probes(lat)
             + batch_table(lat)
