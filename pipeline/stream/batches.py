@@ -10,17 +10,19 @@ messages every 80 ms at half the maximum rate, one of which was the 20 ms timer
 
 :func:`take_batches` keeps everything else of ``take_events``: the stream is
 consumed passively into a buffer, nothing is added to it while a batch is
-handled, at most ``max_`` events go in one batch, and a batch's events are
-acknowledged only when the caller asks for the next batch: after it has handled
-them. Unlike ``take_events``, a batch the caller leaves unfinished (its task
-cancelled, an exception out of the loop) is not acknowledged when the generator
-is closed: those offsets stay uncommitted and the messages are read again. What changes is when a batch goes: once its *first*
-message has waited ``within`` (counted from when that message reached the
-stream, which for a message that came while the last batch ran is before that
-batch ended), or at once when ``max_`` are buffered. A message that waited
-through a batch does not wait ``within`` more; the messages that are already in
-the channel's queue by then are taken in first, so the batch is not cut to the
-one message that happened to be handed over first.
+handled, and at most ``max_`` events go in one batch. What changes:
+
+* **When a batch goes**: once its *first* message has waited ``within``, counted
+  from when that message reached the stream (for a message that came while the
+  last batch ran, before that batch ended), or at once when ``max_`` are
+  buffered. A message that waited through a batch does not wait ``within``
+  more; what the channel's queue already holds is taken in first, so the batch
+  is not cut to the one message that happened to be handed over first.
+* **Acknowledgements**: a batch's events are acknowledged when the caller asks
+  for the next batch, after it has handled them. ``take_events`` acknowledges
+  them in a ``finally``, also when the generator is closed mid-batch (the agent
+  cancelled, the stream stopping); here those stay unacknowledged, so their
+  offsets are not committed and the messages are read again.
 
 Faust is BSD-licensed; this function follows ``take_events`` line by line where
 it does not differ.
