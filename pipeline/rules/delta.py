@@ -193,27 +193,33 @@ def moved(before: Snapshot, ev: Evaluation) -> tuple[set[int], set[int]]:
         answers = ev.now
         behaviour = profile.behaviour
         for first, windows, buckets, adds in before.added.values():
+            # A run's adds and a row's counted days are a handful (about one each in the
+            # bench's traffic): plain loops over them, not a generator per window.
             if buckets is None:
-                parts = [_days(first, profile)]
+                counted = list(_days(first, profile).items())
             else:  # the row's own buckets, summed per window: no merged copy of them
-                parts = [found for kind, value in buckets
-                         if (found := behaviour.get(kind, _NO_VALUES).get(value)) is not None]
+                counted = [item for kind, value in buckets
+                           if (found := behaviour.get(kind, _NO_VALUES).get(value)) is not None
+                           for item in found.items()]
             for within, between, thresholds in windows:
+                low: int | None
+                high: int | None
                 if within is not None:
-                    start = day_back(within, today) + 1
-                    added = sum(n for day, n in adds if day >= start)
-                    if not added:
-                        continue  # the run added nothing inside the window: no node here moved
-                    new = sum(c for days in parts for d, c in days.items() if d >= start)
+                    low, high = day_back(within, today) + 1, None
                 elif between is not None:
                     low, high = between
-                    added = sum(n for day, n in adds if low <= day <= high)
-                    if not added:
-                        continue
-                    new = sum(c for days in parts for d, c in days.items() if low <= d <= high)
                 else:
-                    added = sum(n for _, n in adds)
-                    new = sum(sum(days.values()) for days in parts)
+                    low = high = None
+                added = 0
+                for day, n in adds:
+                    if (low is None or day >= low) and (high is None or day <= high):
+                        added += n
+                if not added:
+                    continue  # the run added nothing inside the window: no node here moved
+                new = 0
+                for day, c in counted:
+                    if (low is None or day >= low) and (high is None or day <= high):
+                        new += c
                 old = new - added
                 for at_least, number in thresholds:
                     now = new >= at_least

@@ -188,3 +188,33 @@ def test_an_event_that_touches_everything_is_decided_alone() -> None:
                                               "visitor_id": "v1", "occurred_at": NOW.isoformat()})
     assert processor.on_events(profile, next_check, "c:c1", [identify, view(customer_id="c1")], NOW)[1] == 1
     assert processor.on_events(profile, next_check, "c:c1", [view(customer_id="c1"), identify], NOW)[1] == 1
+
+
+# --- a window's edges, where the counts before and after a run are compared ------------------
+
+def test_a_view_on_a_windows_first_day_counts_towards_the_threshold() -> None:
+    # "within 7 days" holds today and the 6 days before it: the stored view on day -6 and
+    # today's make 2. Its count before the run is what the run added taken from its count now.
+    processor = _processor(_dynamic("2", {"field": "brand", "operator": "viewed", "value": "Sony",
+                                          "at_least": 2, "within": "7 days"}))
+    profile, next_check = _stored(processor, "v:v1", view(NOW - timedelta(days=6)))
+    assert profile.groups == set()
+    result, taken = processor.on_events(profile, next_check, "v:v1", [view(NOW)], NOW)
+    assert taken == 1 and result.joined == {"2"}
+
+
+def test_a_view_the_day_before_a_window_does_not_count() -> None:
+    processor = _processor(_dynamic("2", {"field": "brand", "operator": "viewed", "value": "Sony",
+                                          "at_least": 2, "within": "7 days"}))
+    profile, next_check = _stored(processor, "v:v1", view(NOW - timedelta(days=7)))
+    result, taken = processor.on_events(profile, next_check, "v:v1", [view(NOW)], NOW)
+    assert taken == 1 and not result.joined and result.profile.groups == set()  # type: ignore[union-attr]
+
+
+def test_a_late_event_on_a_windows_first_day_is_counted_as_added() -> None:
+    # The run's own event sits on the window's first day (it arrived late): it moved the count.
+    processor = _processor(_dynamic("2", {"field": "brand", "operator": "viewed", "value": "Sony",
+                                          "at_least": 2, "within": "7 days"}))
+    profile, next_check = _stored(processor, "v:v1", view(NOW - timedelta(days=1)))
+    result, taken = processor.on_events(profile, next_check, "v:v1", [view(NOW - timedelta(days=6))], NOW)
+    assert taken == 1 and result.joined == {"2"}
