@@ -23,6 +23,16 @@ _NO_VALUES: Mapping[str, dict[int, int]] = MappingProxyType({})
 _NO_DAYS: Mapping[int, int] = MappingProxyType({})
 
 
+def window_days(within: Duration | None, between: tuple[int, int] | None,
+                today: int) -> tuple[int | None, int | None]:
+    """(first, last) day a row's window counts on ``today``; None: open on that side."""
+    if within is not None:
+        return day_back(within, today) + 1, None
+    if between is not None:
+        return between
+    return None, None
+
+
 @dataclass(frozen=True, slots=True)
 class Behaviour:
     """``<field> <action(s)> <value(s)>``, at least N times, optionally in a window.
@@ -96,11 +106,7 @@ class Behaviour:
         return totals
 
     def _window(self, today: int) -> tuple[int | None, int | None]:
-        if self.within is not None:
-            return day_back(self.within, today) + 1, None
-        if self.between is not None:
-            return self.between
-        return None, None
+        return window_days(self.within, self.between, today)
 
     def _count(self, days: Mapping[int, int], today: int) -> int:
         if self.within is None and self.between is None:

@@ -25,9 +25,8 @@ from types import MappingProxyType
 
 from pipeline.profile import Profile
 from pipeline.profile.model import Kind
-from pipeline.rules.behaviour import Behaviour
+from pipeline.rules.behaviour import Behaviour, window_days
 from pipeline.rules.conditions import Compare
-from pipeline.rules.days import day_back
 from pipeline.rules.index import phrases
 from pipeline.rules.network import Buckets, Evaluation, RuleNetwork, buckets_of
 from pipeline.rules.values import Duration
@@ -202,14 +201,7 @@ def moved(before: Snapshot, ev: Evaluation) -> tuple[set[int], set[int]]:
                            if (found := behaviour.get(kind, _NO_VALUES).get(value)) is not None
                            for item in found.items()]
             for within, between, thresholds in windows:
-                low: int | None
-                high: int | None
-                if within is not None:
-                    low, high = day_back(within, today) + 1, None
-                elif between is not None:
-                    low, high = between
-                else:
-                    low = high = None
+                low, high = window_days(within, between, today)
                 added = 0
                 for day, n in adds:
                     if (low is None or day >= low) and (high is None or day <= high):
