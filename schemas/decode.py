@@ -56,9 +56,28 @@ def _parse(raw: bytes | str) -> object:
         raise EventRejected("malformed JSON", (FieldError("(event)", str(exc), "json_invalid"),)) from None
 
 
+def parsed_event(raw: bytes | str) -> Event | None:
+    """The event ``raw`` holds when it is a valid one, else None (:func:`decode_event` says why).
+
+    pydantic reads the JSON itself: about a third cheaper per event than
+    ``orjson.loads`` then :func:`validate_event`, which builds a dict only to
+    read it again. It accepts what that path accepts, with an equal event
+    (property-tested), and refuses what it refuses, with one exception: a
+    number beyond 64 bits or beyond a double in a field the contract ignores,
+    which orjson calls malformed JSON and pydantic skips with the field.
+    """
+    try:
+        return EVENT_ADAPTER.validate_json(raw)
+    except ValidationError:
+        return None
+
+
 def decode_event(raw: bytes | str) -> Event:
     """Parse and validate one event, or raise :class:`EventRejected`."""
-    return validate_event(_parse(raw))
+    event = parsed_event(raw)
+    if event is not None:
+        return event
+    return validate_event(_parse(raw))  # the reason, worded as for an event of a batch
 
 
 def decode_record(raw: bytes | str, limit: int = MAX_EVENTS_PER_RECORD) -> list[object]:
@@ -101,5 +120,7 @@ def validate_event(data: object) -> Event:
                 loc = loc[1:]
             errors.append(FieldError(_location(loc), err["msg"], err["type"]))
         # The reason is one of a few fixed phrases (metrics count by it); details go in errors.
-        reason = f"invalid {event_type!r} event" if event_type in EVENT_TYPES else "invalid event"
+        # (a "type" that is a list or an object is no type: not looked up, it cannot be hashed)
+        known = isinstance(event_type, str) and event_type in EVENT_TYPES
+        reason = f"invalid {event_type!r} event" if known else "invalid event"
         raise EventRejected(reason, tuple(errors)) from None

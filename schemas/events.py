@@ -81,7 +81,8 @@ class Product(_Model):
 
 
 class _Event(_Model):
-    schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
+    # at most an int64: a JSON number orjson reads, so both ways of decoding agree (schemas.decode)
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=2**63 - 1)
     event_id: Identifier = Field(description="Unique per event; a re-sent event keeps its ID.")
     occurred_at: Instant = Field(description="When it happened, with a UTC offset.")
     visitor_id: Identifier | None = Field(default=None, description="The cookie visitor ID.")
