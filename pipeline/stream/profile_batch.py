@@ -16,9 +16,12 @@ retries and crashes safe:
    is gone, its link is set), and with RocksDB that write survives a SIGKILL
    even when an unacknowledged message does not. Then the redelivered login
    would find the hand-over done and never send it again: its profile lost.
-   One wait per batch that forwards anything, all messages at once. A
+   One wait per batch that hands anything over, all messages at once. A
    redelivered batch re-sends them and the receiver drops the duplicate by its
-   merge ID.
+   merge ID. Events merely sent on to their subject's partition record
+   nothing in the table: they are sent with the rest, and the wait for them
+   comes after the table writes (the round trip spent writing, not idle), still
+   before the commit ends and so before the batch is acknowledged.
 3. **The table** last; the stage then waits until its changelog records are
    in Kafka before the batch is acknowledged (:meth:`Effects.until_done <pipeline.stream.effects.Effects.until_done>`): table
    recovery replays the changelog over a worker's local RocksDB, so a write
@@ -224,8 +227,11 @@ class ProfileBatch:
         to_subjects = [(key, envelope.encode(m)) for key, m in self.outgoing if not isinstance(m, Forget)]
         to_subjects += [(subject, envelope.encode_event(raw)) for subject, raw in self.forwarded]
         forgets = [(key, envelope.encode(m)) for key, m in self.outgoing if isinstance(m, Forget)]
-        # one record per destination partition, all acknowledged before the table is written
-        await delivered(await ctx.sinks.to_subjects(to_subjects) + await ctx.sinks.to_visitors(forgets))
+        # one record per destination partition
+        sent = await ctx.sinks.to_subjects(to_subjects) + await ctx.sinks.to_visitors(forgets)
+        if self.outgoing:  # hand-overs, merges, forgets: in Kafka before the table records them done
+            await delivered(sent)
+            sent = []
         for subject, state in self.states.items():
             if not state.dirty:
                 continue
@@ -236,6 +242,9 @@ class ProfileBatch:
                 assert state.profile is not None
                 ctx.profiles.save(subject, state.profile, state.next_check, state.event)
                 ctx.schedule.set(subject, state.next_check)
+        # Events sent on only: in Kafka before the batch is acknowledged, their round trip spent
+        # writing the table, not waiting for it.
+        await delivered(sent)
         ctx.metrics.scheduled.set(len(ctx.schedule))
         if self.messages:
             # Once per batch, not per message: a metric update costs about what folding

@@ -6,11 +6,15 @@ after a failed Redis flush, dead letters and re-check scheduling.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from pipeline.messages import Forget
 from pipeline.processor import SubjectProcessor
 from pipeline.profile import ProfilePolicy
 from pipeline.registry import GroupRegistry
@@ -20,8 +24,10 @@ from pipeline.stream.effects import Effects, RetryPolicy
 from pipeline.stream.ingest import Ingest
 from pipeline.stream.maintenance import Maintenance
 from pipeline.stream.memory import LocalMessage, RecordingWriter, memory_context
+from pipeline.stream.profile_batch import ProfileBatch
 from pipeline.stream.profiles import ProfileStage
 from pipeline.stream.sinks import MemorySinks
+from schemas.decode import decode_event
 from schemas.groups import GroupDefinition
 
 NOW = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
@@ -282,3 +288,57 @@ async def test_when_deciding_events_together_fails_each_is_decided_alone_and_the
     # fails again; every group re-decided over the profile as it is puts it in the Sony groups.
     assert stored[0].groups == {"12", "30"}
     assert ("SADD", "cg:s:{v:ck1}", "12", "30") in s.groups_in_redis()
+
+
+@dataclass
+class HeldSinks(MemorySinks):
+    """Every send is recorded and acknowledged only when the test resolves its future."""
+
+    held: list[asyncio.Future[None]] = field(default_factory=list)
+
+    async def _send(self, topic: str, key: str | bytes | int | None, value: bytes) -> Awaitable[Any]:
+        await super()._send(topic, key, value)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.held.append(future)
+        return future
+
+
+async def _commit_held(s: Stages, work: ProfileBatch) -> tuple[asyncio.Task[None], HeldSinks]:
+    """Start ``work.commit()`` and run it until it waits for the broker."""
+    sinks = s.ctx.sinks
+    assert isinstance(sinks, HeldSinks)
+    commit = asyncio.create_task(work.commit())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert sinks.held and not commit.done()  # waiting for the broker's acknowledgement
+    return commit, sinks
+
+
+async def test_events_sent_on_are_in_kafka_before_the_commit_ends_and_the_table_is_written_meanwhile() -> None:
+    s = Stages()
+    s.ctx.sinks = HeldSinks(partition_of=s.ctx.partitioner.of_subject)
+    work = ProfileBatch(s.ctx, s.ingest.effects, "ingest", NOW)
+    local = s.storefront("ck1", view("ck1"))
+    await work.handle("v:ck1", decode_event(local.value), local)
+    work.forward_event("c:c9", orjson.dumps(view("ck2", customer="c9")))
+    commit, sinks = await _commit_held(s, work)
+    assert s.ctx.profiles.raw("v:ck1") is not None  # the table did not wait for an event sent on
+    for future in sinks.held:
+        future.set_result(None)
+    await asyncio.wait_for(commit, 5)
+
+
+async def test_a_hand_over_is_in_kafka_before_the_table_is_written() -> None:
+    s = Stages()
+    s.ctx.sinks = HeldSinks(partition_of=s.ctx.partitioner.of_subject)
+    work = ProfileBatch(s.ctx, s.ingest.effects, "ingest", NOW)
+    local = s.storefront("ck1", view("ck1"))
+    await work.handle("v:ck1", decode_event(local.value), local)
+    work.outgoing.append(("ck3", Forget("ck3", "c3")))
+    work.forward_event("c:c9", orjson.dumps(view("ck2", customer="c9")))
+    commit, sinks = await _commit_held(s, work)
+    assert s.ctx.profiles.raw("v:ck1") is None  # a table write records the hand-over as done: not yet
+    for future in sinks.held:
+        future.set_result(None)
+    await asyncio.wait_for(commit, 5)
+    assert s.ctx.profiles.raw("v:ck1") is not None
