@@ -32,7 +32,11 @@ THROUGHPUT_NOTE = (
     "(`SubjectProcessor.on_events`: folded one by one, the groups they moved decided once after the last). "
     "Since the run of 2026-12-03 (8c5713b): a batch goes once its first message has waited "
     "`CG_BATCH_WAIT_SECONDS`, counted from its arrival, not that long again after every batch "
-    "(`pipeline/stream/batches.py`, in place of Faust's `take_events`).")
+    "(`pipeline/stream/batches.py`, in place of Faust's `take_events`). "
+    "Since the run of 2026-12-03 (0188627): a record holding one event is read by pydantic at once "
+    "(`schemas.decode.parsed_event`: `validate_json`, not `orjson.loads` then `validate_python`); events "
+    "merely sent on are awaited after the table writes; a batch's changelog flush runs while the next batch "
+    "is handled (`take_batches(settle=...)`).")
 
 
 def ms(seconds: float) -> str:
