@@ -303,6 +303,16 @@ class HeldSinks(MemorySinks):
         return future
 
 
+async def _held_batch(s: Stages) -> ProfileBatch:
+    """A batch with a cookie's event folded here and a customer's event sent on, over sinks the test acknowledges."""
+    s.ctx.sinks = HeldSinks(partition_of=s.ctx.partitioner.of_subject)
+    work = ProfileBatch(s.ctx, s.ingest.effects, "ingest", NOW)
+    local = s.storefront("ck1", view("ck1"))
+    await work.handle("v:ck1", decode_event(local.value), local)
+    work.forward_event("c:c9", orjson.dumps(view("ck2", customer="c9")))
+    return work
+
+
 async def _commit_held(s: Stages, work: ProfileBatch) -> tuple[asyncio.Task[None], HeldSinks]:
     """Start ``work.commit()`` and run it until it waits for the broker."""
     sinks = s.ctx.sinks
@@ -314,31 +324,24 @@ async def _commit_held(s: Stages, work: ProfileBatch) -> tuple[asyncio.Task[None
     return commit, sinks
 
 
-async def test_events_sent_on_are_in_kafka_before_the_commit_ends_and_the_table_is_written_meanwhile() -> None:
-    s = Stages()
-    s.ctx.sinks = HeldSinks(partition_of=s.ctx.partitioner.of_subject)
-    work = ProfileBatch(s.ctx, s.ingest.effects, "ingest", NOW)
-    local = s.storefront("ck1", view("ck1"))
-    await work.handle("v:ck1", decode_event(local.value), local)
-    work.forward_event("c:c9", orjson.dumps(view("ck2", customer="c9")))
-    commit, sinks = await _commit_held(s, work)
-    assert s.ctx.profiles.raw("v:ck1") is not None  # the table did not wait for an event sent on
+async def _acknowledge(commit: asyncio.Task[None], sinks: HeldSinks) -> None:
     for future in sinks.held:
         future.set_result(None)
     await asyncio.wait_for(commit, 5)
+
+
+async def test_events_sent_on_are_in_kafka_before_the_commit_ends_and_the_table_is_written_meanwhile() -> None:
+    s = Stages()
+    commit, sinks = await _commit_held(s, await _held_batch(s))
+    assert s.ctx.profiles.raw("v:ck1") is not None  # the table did not wait for an event sent on
+    await _acknowledge(commit, sinks)
 
 
 async def test_a_hand_over_is_in_kafka_before_the_table_is_written() -> None:
     s = Stages()
-    s.ctx.sinks = HeldSinks(partition_of=s.ctx.partitioner.of_subject)
-    work = ProfileBatch(s.ctx, s.ingest.effects, "ingest", NOW)
-    local = s.storefront("ck1", view("ck1"))
-    await work.handle("v:ck1", decode_event(local.value), local)
+    work = await _held_batch(s)
     work.outgoing.append(("ck3", Forget("ck3", "c3")))
-    work.forward_event("c:c9", orjson.dumps(view("ck2", customer="c9")))
     commit, sinks = await _commit_held(s, work)
     assert s.ctx.profiles.raw("v:ck1") is None  # a table write records the hand-over as done: not yet
-    for future in sinks.held:
-        future.set_result(None)
-    await asyncio.wait_for(commit, 5)
+    await _acknowledge(commit, sinks)
     assert s.ctx.profiles.raw("v:ck1") is not None
