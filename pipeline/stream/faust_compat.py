@@ -23,6 +23,21 @@ broker has acknowledged every one (an empty queue is not enough: a message can
 be between the queue and aiokafka); a stopping worker is bounded by its
 shutdown watchdog (:mod:`pipeline.stream.process`), never by giving up early.
 
+**A lost message is never forgotten** (:class:`SendLost`). A message the
+producer gives up on (a non-retriable error such as a record the topic refuses
+as too large, or ``producer_request_timeout`` spent) is only logged by Faust
+(``Topic._on_published``) and resolves its future with the error. It used to
+drop out of the set ``flush()`` waits on as soon as it failed, so a flush that
+started after the failure returned and Faust committed past a table write that
+is not in the changelog. The table in memory then runs ahead of its changelog:
+a retried batch folds nothing again (its events are in the profile already),
+so nothing re-sends the record, and the next owner of the partition rebuilds
+the table without it. Now the failure is kept: every later ``flush()`` raises
+:class:`SendLost` (so no commit follows), and each ``send_lost_listeners``
+callback is told at once; the worker's exits (status 71) so that a restart
+rebuilds the table from the changelog and reads again all that was not
+committed (:meth:`pipeline.stream.worker.Worker._send_lost`).
+
 **A topic's partition count on every worker** (:func:`topic_partition_count`,
 :func:`topic_partitions_from_cluster`). Faust's
 ``Consumer.topic_partitions`` reads aiokafka's ``GroupCoordinator._metadata_snapshot``,
@@ -126,7 +141,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -145,8 +160,8 @@ from pipeline.stream.rewind import (
     perform_seek_tracked,
 )
 
-__all__ = ["event_context", "flush_until_empty", "gap_listeners", "install_overrides", "put_tracked",
-           "topic_partition_count"]
+__all__ = ["SendLost", "event_context", "flush_until_empty", "gap_listeners", "install_overrides", "put_tracked",
+           "send_lost_listeners", "topic_partition_count"]
 log = logging.getLogger(__name__)
 UPSTREAM_FLUSH = ProducerBuffer.flush  # kept for the reproduction in tests/integration
 UPSTREAM_PUT = ProducerBuffer.put
@@ -162,28 +177,79 @@ def event_context(event: EventT) -> Iterator[None]:
         _current_event.reset(token)
 
 
+class SendLost(RuntimeError):
+    """A message put in the producer buffer (a table's changelog record) was never written."""
+
+
+#: Told of each message the producer gave up on, with the error (the worker exits).
+send_lost_listeners: list[Callable[[FutureMessage, BaseException], None]] = []
+
+
+class _Tracked:
+    """A buffer's messages not yet acknowledged, and those that failed (kept for good)."""
+
+    def __init__(self) -> None:
+        self.unsent: set[FutureMessage] = set()
+        self.lost: list[tuple[str, BaseException]] = []
+
+    def __call__(self, fut: FutureMessage) -> None:  # the done-callback of every message put
+        self.unsent.discard(fut)
+        if fut.cancelled():
+            error: BaseException = asyncio.CancelledError("the message was cancelled before it was sent")
+        elif (failed := fut.exception()) is not None:
+            error = failed
+        else:
+            return
+        self.lost.append((_topic_of(fut), error))
+        if not fut.cancelled():  # cancelled: Faust is stopping, and the sticky flush is enough
+            for listener in list(send_lost_listeners):
+                listener(fut, error)
+
+    def raise_if_lost(self) -> None:
+        if self.lost:
+            topic, error = self.lost[0]
+            raise SendLost(f"{len(self.lost)} buffered message(s) were never written to Kafka (first: {topic}: "
+                           f"{type(error).__name__}: {error}); nothing may be committed") from error
+
+
+def _topic_of(fut: FutureMessage) -> str:
+    try:
+        return str(fut.message.channel.get_topic_name())
+    except Exception:  # noqa: BLE001 - only for the message
+        return "?"
+
+
+def _tracked(buffer: ProducerBuffer) -> _Tracked:
+    tracked = buffer.__dict__.get("_cg_tracked")
+    if tracked is None:
+        tracked = buffer.__dict__["_cg_tracked"] = _Tracked()
+    return cast("_Tracked", tracked)
+
+
 def put_tracked(self: ProducerBuffer, fut: FutureMessage) -> None:
-    """``ProducerBuffer.put`` that remembers the message until the broker has acknowledged it."""
-    unsent: set[FutureMessage] = self.__dict__.setdefault("_cg_unsent", set())
-    unsent.add(fut)
-    fut.add_done_callback(unsent.discard)
+    """``ProducerBuffer.put`` that remembers the message until the broker has acknowledged it,
+    and for good if it failed (module docstring)."""
+    tracked = _tracked(self)
+    tracked.unsent.add(fut)
+    fut.add_done_callback(tracked)
     UPSTREAM_PUT(self, fut)
 
 
 async def flush_until_empty(self: ProducerBuffer) -> None:
     """``ProducerBuffer.flush`` that returns only when every message put in the buffer was
     acknowledged by the broker (the queue being empty is not enough: one message can be
-    between the queue and aiokafka). A message that failed raises: no commit may follow."""
-    unsent: set[FutureMessage] = self.__dict__.get("_cg_unsent", set())
+    between the queue and aiokafka). Raises :class:`SendLost` when any message put since the
+    buffer was made failed, before this flush or during it: no commit may follow."""
+    tracked = _tracked(self)
+    unsent = tracked.unsent
     waited = 0.0
+    tracked.raise_if_lost()
     while unsent:
         if self.state != "running":
             raise RuntimeError(f"cannot flush: the producer buffer is {self.state} with {len(unsent)} "
                                "message(s) unsent")
         done, _ = await asyncio.wait(list(unsent), timeout=1.0)
-        failed = [f for f in done if not f.cancelled() and f.exception() is not None]
-        if failed:
-            raise RuntimeError(f"{len(failed)} buffered message(s) could not be produced") from failed[0].exception()
+        tracked.raise_if_lost()
         if not done:
             waited += 1.0
             if waited in (10.0, 60.0, 300.0):

@@ -57,7 +57,7 @@ from pipeline.stream.lean_monitor import LeanMonitor
 from pipeline.stream.maintenance import Maintenance
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.partitioning import SubjectPartitioner
-from pipeline.stream.process import BoundedStopWorker
+from pipeline.stream.process import EXIT_SEND_LOST, BoundedStopWorker, exit_now
 from pipeline.stream.profiles import ProfileStage
 from pipeline.stream.progress import PartitionProgress
 from pipeline.stream.raw_schema import RawSchema
@@ -81,8 +81,10 @@ class Worker:
         app_id: str | None = None,
         web_enabled: bool = True,
         clock: Callable[[], datetime] | None = None,
+        exit_process: Callable[[int], None] = exit_now,  # tests pass a recorder
     ) -> None:
         install_overrides()
+        self.exit_process = exit_process
         stream_yield.install(settings.stream_yield_every)
         self.settings = settings
         self.now = clock or (lambda: datetime.now(UTC))  # tests move time forward
@@ -216,6 +218,7 @@ class Worker:
         app.timer(self.settings.redis_check_seconds, name=f"{self.app_id}.redis-check")(maintenance.check_redis)
         self.profiles_table.on_recover(self._after_recovery)
         faust_compat.gap_listeners.append(self._offset_gap)
+        faust_compat.send_lost_listeners.append(self._send_lost)
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]  # mode's signal types
         # Faust binds a page handler into its own View class: plain functions, not bound methods.
         async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
@@ -250,6 +253,20 @@ class Worker:
     def _offset_gap(self, topic: str, partition: int, first: int, last: int) -> None:
         """Faust's consumer skipped records: they are read again (faust_compat); counted here."""
         self.metrics.offset_gaps.labels(topic).inc(last - first + 1)
+
+    def _send_lost(self, message: object, error: BaseException) -> None:
+        """Kafka never took a record of a table's changelog (or another buffered send): exit.
+
+        The table in memory is now ahead of its changelog, and nothing re-sends the record
+        (a retried batch folds nothing again). The producer's flush refuses every commit from
+        here on (faust_compat), so a restart rebuilds the table from the changelog and reads
+        again all that was not committed, as after a SIGKILL.
+        """
+        self.health.failing("kafka-send", error)
+        log.critical("a record was never written to Kafka (%s: %s); the tables are ahead of their changelogs: "
+                     "exiting (status %d) so that a restart rebuilds them and reads the uncommitted input again",
+                     type(error).__name__, error, EXIT_SEND_LOST)
+        self.exit_process(EXIT_SEND_LOST)
 
     async def _measure_lag(self) -> None:
         consumer = self.app.consumer
@@ -325,6 +342,8 @@ class Worker:
         self.gc_pauses.remove()
         if self._offset_gap in faust_compat.gap_listeners:
             faust_compat.gap_listeners.remove(self._offset_gap)
+        if self._send_lost in faust_compat.send_lost_listeners:
+            faust_compat.send_lost_listeners.remove(self._send_lost)
         await self.app.stop()
         await self.redis.aclose()
 

@@ -76,6 +76,36 @@ async def test_the_override_returns_only_when_every_message_was_sent(
     assert await _in_kafka(settings, topic) == MESSAGES  # acknowledged, with no other flush
 
 
+async def test_a_record_the_broker_refuses_makes_every_later_flush_raise(settings: Settings) -> None:
+    """The topic takes records of at most 200 bytes; one of 2,000 is refused for good
+    (MessageSizeTooLargeError, not retried). Faust only logs it: the flush must raise, and
+    keep raising, or Faust would commit past the lost write."""
+    faust_compat.install_overrides()
+    topic_name = f"{settings.app_id}.small"
+    await ensure_topics(settings.kafka_bootstrap, [topic_name], partitions=1, configs={"max.message.bytes": "200"})
+    app = faust.App(f"{settings.app_id}-small", broker=settings.kafka_url, web_enabled=False)
+    topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw")
+    told: list[BaseException] = []
+
+    def listener(fut: Any, exc: BaseException) -> None:
+        told.append(exc)
+
+    faust_compat.send_lost_listeners.append(listener)
+    await app.producer.start()
+    try:
+        topic.send_soon(value=b"small")
+        topic.send_soon(value=b"x" * 2000)
+        with pytest.raises(faust_compat.SendLost, match=topic_name):
+            await asyncio.wait_for(faust_compat.flush_until_empty(app.producer.buffer), 60)
+        with pytest.raises(faust_compat.SendLost):
+            await faust_compat.flush_until_empty(app.producer.buffer)
+        assert [type(e).__name__ for e in told] == ["MessageSizeTooLargeError"]
+        assert await _in_kafka(settings, topic_name) == 1
+    finally:
+        faust_compat.send_lost_listeners.remove(listener)
+        await asyncio.gather(app.producer.stop(), return_exceptions=True)  # its flush raises too
+
+
 def test_the_worker_installs_the_override(settings: Settings) -> None:
     from faust.transport.consumer import Consumer
 
