@@ -181,14 +181,16 @@ class SendLost(RuntimeError):
     """A message put in the producer buffer (a table's changelog record) was never written."""
 
 
-#: Told of each message the producer gave up on, with the error (the worker exits).
-send_lost_listeners: list[Callable[[FutureMessage, BaseException], None]] = []
+#: Told of each message a producer gave up on: (its buffer, the message, the error). A worker
+#: acts only on its own producer's (``buffer is app.producer.buffer``): the list is process-wide.
+send_lost_listeners: list[Callable[[ProducerBuffer, FutureMessage, BaseException], None]] = []
 
 
 class _Tracked:
     """A buffer's messages not yet acknowledged, and those that failed (kept for good)."""
 
-    def __init__(self) -> None:
+    def __init__(self, buffer: ProducerBuffer) -> None:
+        self.buffer = weakref.ref(buffer)
         self.unsent: set[FutureMessage] = set()
         self.lost: list[tuple[str, BaseException]] = []
 
@@ -201,9 +203,10 @@ class _Tracked:
         else:
             return
         self.lost.append((_topic_of(fut), error))
-        if not fut.cancelled():  # cancelled: Faust is stopping, and the sticky flush is enough
+        buffer = self.buffer()
+        if buffer is not None and not fut.cancelled():  # cancelled: Faust is stopping; the flush refuses
             for listener in list(send_lost_listeners):
-                listener(fut, error)
+                listener(buffer, fut, error)
 
     def raise_if_lost(self) -> None:
         if self.lost:
@@ -222,7 +225,7 @@ def _topic_of(fut: FutureMessage) -> str:
 def _tracked(buffer: ProducerBuffer) -> _Tracked:
     tracked = buffer.__dict__.get("_cg_tracked")
     if tracked is None:
-        tracked = buffer.__dict__["_cg_tracked"] = _Tracked()
+        tracked = buffer.__dict__["_cg_tracked"] = _Tracked(buffer)
     return cast("_Tracked", tracked)
 
 

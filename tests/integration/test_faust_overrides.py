@@ -76,7 +76,8 @@ async def test_the_override_returns_only_when_every_message_was_sent(
     assert await _in_kafka(settings, topic) == MESSAGES  # acknowledged, with no other flush
 
 
-async def test_a_record_the_broker_refuses_makes_every_later_flush_raise(settings: Settings) -> None:
+async def test_a_record_the_broker_refuses_makes_every_later_flush_raise(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The topic takes records of at most 200 bytes; one of 2,000 is refused for good
     (MessageSizeTooLargeError, not retried). Faust only logs it: the flush must raise, and
     keep raising, or Faust would commit past the lost write."""
@@ -86,11 +87,8 @@ async def test_a_record_the_broker_refuses_makes_every_later_flush_raise(setting
     app = faust.App(f"{settings.app_id}-small", broker=settings.kafka_url, web_enabled=False)
     topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw")
     told: list[BaseException] = []
-
-    def listener(fut: Any, exc: BaseException) -> None:
-        told.append(exc)
-
-    faust_compat.send_lost_listeners.append(listener)
+    # only this listener: a worker another test built (and never stopped) would exit this process
+    monkeypatch.setattr(faust_compat, "send_lost_listeners", [lambda buffer, fut, exc: told.append(exc)])
     await app.producer.start()
     try:
         topic.send_soon(value=b"small")
@@ -102,7 +100,6 @@ async def test_a_record_the_broker_refuses_makes_every_later_flush_raise(setting
         assert [type(e).__name__ for e in told] == ["MessageSizeTooLargeError"]
         assert await _in_kafka(settings, topic_name) == 1
     finally:
-        faust_compat.send_lost_listeners.remove(listener)
         await asyncio.gather(app.producer.stop(), return_exceptions=True)  # its flush raises too
 
 
@@ -123,3 +120,25 @@ def test_the_worker_installs_the_override(settings: Settings) -> None:
     assert Consumer._add_gap is rewind.add_gap_never_as_processed  # noqa: SLF001
     assert Consumer._drain_messages is faust_compat.drain_in_order  # noqa: SLF001
     assert faust_compat.AIOKafkaConsumerThread.topic_partitions is faust_compat.topic_partitions_from_cluster
+
+
+def test_a_worker_exits_on_its_own_producers_lost_record_only(settings: Settings) -> None:
+    from pipeline.stream.process import EXIT_SEND_LOST
+    from pipeline.stream.worker import Worker
+
+    exits: list[int] = []
+    worker = Worker(settings, web_enabled=False, exit_process=exits.append)
+    other = Worker(settings.model_copy(update={"app_id": f"{settings.app_id}-other"}), web_enabled=False,
+                   exit_process=exits.append)
+    try:
+        error = RuntimeError("MessageSizeTooLargeError")
+        for listener in faust_compat.send_lost_listeners:
+            listener(other.app.producer.buffer, None, error)  # type: ignore[arg-type]  # not read
+        assert exits == [EXIT_SEND_LOST]  # the other worker's listener, not this one's
+        assert "kafka-send" not in worker.health.failing_now
+        worker._send_lost(worker.app.producer.buffer, None, error)  # noqa: SLF001
+        assert exits == [EXIT_SEND_LOST, EXIT_SEND_LOST]
+        assert "kafka-send" in worker.health.failing_now
+    finally:
+        for built in (worker, other):
+            faust_compat.send_lost_listeners.remove(built._send_lost)  # noqa: SLF001 - never started

@@ -38,7 +38,7 @@ def told(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, BaseException]]:
     """The buffer's real queue is not needed; what the listeners are told is collected."""
     monkeypatch.setattr(faust_compat, "UPSTREAM_PUT", lambda buffer, fut: None)
     heard: list[tuple[Any, BaseException]] = []
-    monkeypatch.setattr(faust_compat, "send_lost_listeners", [lambda fut, exc: heard.append((fut, exc))])
+    monkeypatch.setattr(faust_compat, "send_lost_listeners", [lambda buffer, fut, exc: heard.append((fut, exc))])
     return heard
 
 
