@@ -8,6 +8,7 @@ when interrupted, and on a cluster follow a slot that moved.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 
 import pytest
@@ -104,8 +105,12 @@ async def test_an_interrupted_write_leaves_no_connection_out_of_step(redis: Asyn
     await asyncio.sleep(0.02)  # mid-way through writing or reading
     assert not task.done()
     task.cancel()
-    with pytest.raises(asyncio.CancelledError):
+    # Usually the write is cancelled. Or it runs to its end: under load, a send that finishes just as
+    # the cancellation comes lets Python 3.11's asyncio.wait_for (redis-py's send, with socket_timeout)
+    # return its result and drop the cancellation (CPython gh-86296, fixed in 3.12; seen once in CI).
+    with contextlib.suppress(asyncio.CancelledError):
         await task
+    # Either way:
     for _ in range(5):  # no pooled connection holds the cancelled batch's replies
         assert await redis.get(f"{run}:nothing") is None
     # the batch is sent again, as the writer's caller does, and the end state is right
