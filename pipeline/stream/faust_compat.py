@@ -276,6 +276,14 @@ async def drain_in_order(self: Consumer, fetcher: Any) -> None:
     A jump past the record after the last one handed on (a gap this loop sees
     although ``getmany`` checked it) is noted by ``_add_gap`` and nothing more of
     that partition's fetch is handed on: the next fetch reads the gap first.
+
+    It never commits. Upstream commits here once ``broker_commit_every`` (10,000)
+    messages were acknowledged, and no record is handed on until the commit is
+    done, which first flushes the producer: in a latency run (3,600 events/s of
+    batched records) that held the fetch 0.12-0.16 s about every 10 s, and with a
+    batch settling while the next one writes (``take_batches``), the flush waits
+    for those writes too. The commit timer (``broker_commit_interval``, 1 s)
+    commits instead, beside the fetch.
     """
     callback = self.callback
     consumer_should_stop = self._stopped.is_set
@@ -305,9 +313,6 @@ async def drain_in_order(self: Consumer, fetcher: Any) -> None:
                         if not real:
                             gapped.add(tp)  # not handed on: the next fetch reads the gap first
                             continue
-                    if self._commit_every is not None and self._n_acked >= self._commit_every:
-                        self._n_acked = 0
-                        await self.commit()
                     await callback(message)
                     if message.generation_id != app.consumer_generation_id:
                         break  # handed on across a rebalance: the stream skips it; read again

@@ -178,6 +178,7 @@ class _Draining:
         self.suspend_flow = asyncio.Event()
         self.diag = SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None)
         self._commit_every, self._n_acked, self.should_stop = None, 0, False
+        self.commits = 0
         self.handed: list[int] = []
         self.gaps: list[tuple[int, int]] = []
 
@@ -196,6 +197,10 @@ class _Draining:
     async def _add_gap(self, tp: TP, first: int, last: int) -> None:
         self.gaps.append((first, last))
 
+    async def commit(self) -> bool:
+        self.commits += 1
+        return True
+
 
 async def _drain(consumer: _Draining) -> None:
     await faust_compat.drain_in_order(consumer, consumer._fetcher)  # type: ignore[arg-type]  # noqa: SLF001
@@ -207,6 +212,14 @@ async def test_drain_hands_on_in_order_and_notes_gaps() -> None:
     # upstream hands 9 and 10 on past the gap; here the next fetch reads 7 first
     assert consumer.handed == [5, 6] and consumer.gaps == [(7, 9)]
     assert consumer._read_offset[consumer.tp] == 6  # noqa: SLF001
+
+
+async def test_drain_never_commits_in_the_fetch_loop() -> None:
+    consumer = _Draining([5, 6, 7, 8])
+    consumer._commit_every, consumer._n_acked = 2, 5  # noqa: SLF001 - upstream would commit before each record
+    await _drain(consumer)
+    assert consumer.handed == [5, 6, 7, 8]
+    assert consumer.commits == 0  # the commit timer commits, beside the fetch
 
 
 async def test_drain_stops_the_fetch_when_a_rebalance_suspends_the_flow() -> None:
