@@ -23,6 +23,13 @@ handled, and at most ``max_`` events go in one batch. What changes:
   them in a ``finally``, also when the generator is closed mid-batch (the agent
   cancelled, the stream stopping); here those stay unacknowledged, so their
   offsets are not committed and the messages are read again.
+* **Settling while the next batch runs** (``settle``, the worker's stages pass
+  "everything sent so far is in Kafka"): a handled batch is acknowledged only
+  once ``settle()`` has returned, and it runs while the next batch is gathered
+  and handled, not before. At most one batch settles at a time (the next waits
+  for it), so acknowledgements stay in batch order; a batch still settling when
+  the generator closes is not acknowledged. Measured at 2,000 events/s: an
+  ingest batch had waited 14-18 ms of its ~36 ms for its changelog records.
 
 Faust is BSD-licensed; this function follows ``take_events`` line by line where
 it does not differ.
@@ -32,27 +39,31 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from mode.utils.futures import notify
 
 
-def take_batches(stream: Any, max_: int, within: float,
-                 clock: Callable[[], float] = time.monotonic) -> AsyncIterator[list[Any]]:
+def take_batches(stream: Any, max_: int, within: float, clock: Callable[[], float] = time.monotonic,
+                 settle: Callable[[], Awaitable[None]] | None = None) -> AsyncIterator[list[Any]]:
     """Lists of at most ``max_`` events of ``stream``; see the module's docstring for when each goes.
+
+    ``settle``: what must be done before a handled batch is acknowledged (its
+    writes in Kafka), run while the next batch is gathered and handled.
 
     The generator is registered with the stream, as ``take_events``'s are, so that
     stopping the stream closes it and detaches its buffer.
     """
-    batches = _take_batches(stream, max_, within, clock)
+    batches = _take_batches(stream, max_, within, clock, settle)
     stream._active_agens.add(batches)  # noqa: SLF001 - Faust's own register of buffering generators
     return batches
 
 
-async def _take_batches(stream: Any, max_: int, within: float,
-                        clock: Callable[[], float]) -> AsyncIterator[list[Any]]:
+async def _take_batches(stream: Any, max_: int, within: float, clock: Callable[[], float],
+                        settle: Callable[[], Awaitable[None]] | None) -> AsyncIterator[list[Any]]:
     events: list[Any] = []
+    settling: asyncio.Future[None] | None = None  # the last handled batch: settled, then acknowledged
     full, consumed, started = asyncio.Event(), asyncio.Event(), asyncio.Event()
     first_at = 0.0  # when the buffer's first event reached the stream
     queued_since: float | None = None  # messages were left in the queue when the last batch ended
@@ -108,8 +119,15 @@ async def _take_batches(stream: Any, max_: int, within: float,
                 handled = True
             finally:
                 if handled:  # not when the caller left mid-batch (cancelled, crashed): read again
-                    for event in events:
-                        await stream.ack(event)
+                    if settle is None:
+                        for event in events:
+                            await stream.ack(event)
+                    else:
+                        # At most one batch settling while the next is handled; acknowledgements
+                        # in batch order (the one before settled first).
+                        if settling is not None and not settling.done():
+                            await settling
+                        settling = asyncio.ensure_future(_settle_then_ack(stream, settle, list(events)))
                 events.clear()
                 started.clear()
                 # Messages still queued (the buffer was full) came during the batch, at the latest
@@ -119,8 +137,16 @@ async def _take_batches(stream: Any, max_: int, within: float,
                 full.clear()
                 consumed.set()
     finally:
+        if settling is not None and not settling.done():
+            settling.cancel()  # stopping: a batch not yet settled is not acknowledged, so read again
         stream.enable_acks = enable_acks
         stream._processors.remove(add_to_buffer)  # noqa: SLF001 - as take_events does
+
+
+async def _settle_then_ack(stream: Any, settle: Callable[[], Awaitable[None]], events: list[Any]) -> None:
+    await settle()
+    for event in events:
+        await stream.ack(event)
 
 
 async def _fill(stream: Any, events: list[Any], full: asyncio.Event, queue: Any, max_: int,

@@ -4,7 +4,10 @@ A stage's unit of work (a batch) either succeeds whole or is retried whole.
 Faust acknowledges a batch even when its body raises, so the retry lives here:
 :meth:`Effects.until_done` runs the work, then waits until everything it sent
 (table changelogs included) is in Kafka, and only then returns, and lets the
-batch be acknowledged. Waits between attempts follow a :class:`RetryPolicy`.
+batch be acknowledged. The stages' agents split the two: the work, then
+:meth:`Effects.until_settled` while the next batch is handled
+(:func:`pipeline.stream.batches.take_batches`). Waits between attempts follow
+a :class:`RetryPolicy`.
 """
 
 from __future__ import annotations
@@ -65,16 +68,22 @@ class Effects:
         self.sleep = sleep
 
     async def timed_batch(self, stage: str, batch: Sequence[Any],
-                          work: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
-        """Run a batch until it succeeds, and record its size and time (the latency budget)."""
+                          work: Callable[[Sequence[Any]], Awaitable[None]], *, settled_later: bool = False) -> None:
+        """Run a batch until it succeeds, and record its size and time (the latency budget).
+
+        ``settled_later``: return once the work is done, before its table writes are
+        in Kafka; the caller must then wait for :meth:`until_settled` before the batch
+        is acknowledged (:func:`~pipeline.stream.batches.take_batches` does, while
+        the next batch is handled).
+        """
         started = time.perf_counter()
-        await self.until_done(lambda: work(batch), stage)
+        await self.until_done(lambda: work(batch), stage, flush=not settled_later)
         self.ctx.metrics.batch_seconds.labels(stage).observe(time.perf_counter() - started)
         self.ctx.metrics.batch_events.labels(stage).observe(len(batch))
         self.ctx.after_batch()
 
-    async def until_done(self, work: Callable[[], Awaitable[None]], stage: str) -> None:
-        """Retry a unit of work until it succeeds and what it sent is in Kafka.
+    async def until_done(self, work: Callable[[], Awaitable[None]], stage: str, *, flush: bool = True) -> None:
+        """Retry a unit of work until it succeeds and (unless not ``flush``) what it sent is in Kafka.
 
         A message that cannot be processed is dead-lettered inside ``work``; what
         reaches here is the infrastructure failing (Kafka, Redis), so retrying is
@@ -90,7 +99,8 @@ class Effects:
                 # local RocksDB may hold writes whose changelog records a SIGKILL lost, and
                 # table recovery then replays older records over them. Work that was
                 # acknowledged must never be undone that way.
-                await ctx.sinks.flush()
+                if flush:
+                    await ctx.sinks.flush()
                 ctx.health.recovered(stage)
                 return
             except asyncio.CancelledError:
@@ -101,6 +111,27 @@ class Effects:
                 ctx.health.failing(stage, exc)
                 delay = next(delays)
                 log.exception("%s: processing failed; retrying in %.1fs", stage, delay)
+                await self.sleep(delay)
+
+    async def until_settled(self, stage: str) -> None:
+        """Wait until everything sent so far (table changelogs included) is in Kafka; retry while it fails.
+
+        The second half of :meth:`until_done` for a batch run with ``settled_later``.
+        """
+        ctx = self.ctx
+        delays = self.retry.delays()
+        while True:
+            try:
+                await ctx.sinks.flush()
+                ctx.health.recovered(stage)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                ctx.metrics.retries.labels(stage).inc()
+                ctx.health.failing(stage, exc)
+                delay = next(delays)
+                log.exception("%s: waiting for Kafka failed; retrying in %.1fs", stage, delay)
                 await self.sleep(delay)
 
     async def flush_redis(self, writer: Writer | None = None) -> None:

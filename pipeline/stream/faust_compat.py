@@ -133,7 +133,9 @@ stalled with ``/healthz`` ready.
 steady flow each event waited that long on top of the batch before it; and it
 acknowledges a batch's events whenever its generator is closed, handled or not.
 :func:`~pipeline.stream.batches.take_batches` follows it but for those two
-points, using the same stream internals (the passive buffer processor).
+points, using the same stream internals (the passive buffer processor), and
+lets a handled batch settle (its writes reach Kafka) while the next one runs,
+acknowledging it after.
 """
 
 from __future__ import annotations

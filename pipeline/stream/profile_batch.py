@@ -22,11 +22,16 @@ retries and crashes safe:
    nothing in the table: they are sent with the rest, and the wait for them
    comes after the table writes (the round trip spent writing, not idle), still
    before the commit ends and so before the batch is acknowledged.
-3. **The table** last; the stage then waits until its changelog records are
-   in Kafka before the batch is acknowledged (:meth:`Effects.until_done <pipeline.stream.effects.Effects.until_done>`): table
-   recovery replays the changelog over a worker's local RocksDB, so a write
-   whose record a SIGKILL lost could otherwise be undone after its batch was
-   acknowledged.
+3. **The table** last; its changelog records are in Kafka before the batch is
+   acknowledged (the stages' agents: :meth:`Effects.until_settled
+   <pipeline.stream.effects.Effects.until_settled>` run by
+   :func:`~pipeline.stream.batches.take_batches` while the next batch is
+   handled; elsewhere :meth:`Effects.until_done
+   <pipeline.stream.effects.Effects.until_done>`): table recovery replays the
+   changelog over a worker's local RocksDB, so a write whose record a SIGKILL
+   lost could otherwise be undone after its batch was acknowledged. The next
+   batch may read what this one wrote before it settles: if it never does, neither
+   batch is acknowledged and both are read again.
 """
 
 from __future__ import annotations

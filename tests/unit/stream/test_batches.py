@@ -4,7 +4,7 @@ stream over an in-memory channel."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import faust
@@ -24,7 +24,8 @@ class Clock:
 
 
 class Harness:
-    def __init__(self, max_: int, within: float, clock: Clock | None = None) -> None:
+    def __init__(self, max_: int, within: float, clock: Clock | None = None,
+                 settle: Callable[[], Awaitable[None]] | None = None) -> None:
         self.app = faust.App("test-batches", broker="kafka://localhost:1", store="memory://", web_enabled=False)
         self.app.flow_control.resume()
         self.channel = self.app.channel(maxsize=1000)
@@ -37,7 +38,9 @@ class Harness:
             return await original(event)
 
         self.stream.ack = ack  # type: ignore[method-assign]
-        kwargs = {"clock": clock} if clock else {}
+        kwargs: dict[str, Any] = {"clock": clock} if clock else {}
+        if settle is not None:
+            kwargs["settle"] = settle
         self.batches: AsyncIterator[list[Any]] = take_batches(self.stream, max_, within, **kwargs)
 
     async def put(self, *values: int) -> None:
@@ -119,3 +122,63 @@ async def test_stopping_the_stream_closes_the_generator_without_acknowledging() 
     assert not h.stream._processors  # noqa: SLF001
     with pytest.raises(StopAsyncIteration):
         await h.next()
+
+
+class Settle:
+    """A settle step (the worker's: its writes in Kafka) that finishes when the test says so."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.release: list[asyncio.Event] = []
+
+    async def __call__(self) -> None:
+        self.started += 1
+        done = asyncio.Event()
+        self.release.append(done)
+        await done.wait()
+
+
+async def test_a_batch_is_acknowledged_once_settled_while_the_next_is_handled() -> None:
+    settle = Settle()
+    h = Harness(max_=2, within=30.0, settle=settle)
+    first = await _started(h)
+    await h.put(1, 2, 3, 4, 5, 6)
+    await asyncio.wait_for(first, 2)
+    assert await h.next() == [3, 4]  # handed out while [1, 2] settles
+    assert settle.started == 1 and h.acked == []  # not settled: not acknowledged
+    settle.release[0].set()
+    await asyncio.sleep(0.01)
+    assert h.acked == [1, 2]
+    assert await h.next() == [5, 6]
+    settle.release[1].set()
+    await asyncio.sleep(0.01)
+    assert h.acked == [1, 2, 3, 4]
+
+
+async def test_at_most_one_batch_settles_while_the_next_is_handled() -> None:
+    settle = Settle()
+    h = Harness(max_=2, within=30.0, settle=settle)
+    first = await _started(h)
+    await h.put(1, 2, 3, 4, 5, 6)
+    await asyncio.wait_for(first, 2)
+    assert await h.next() == [3, 4]
+    third = asyncio.ensure_future(h.next())
+    await asyncio.sleep(0.05)
+    assert not third.done() and settle.started == 1  # [1, 2] must settle before [3, 4] starts to
+    settle.release[0].set()
+    assert await asyncio.wait_for(third, 2) == [5, 6]
+    assert h.acked == [1, 2] and settle.started == 2
+
+
+async def test_a_batch_still_settling_when_the_stream_stops_is_not_acknowledged() -> None:
+    settle = Settle()
+    h = Harness(max_=2, within=30.0, settle=settle)
+    first = await _started(h)
+    await h.put(1, 2, 3, 4)
+    await asyncio.wait_for(first, 2)
+    assert await h.next() == [3, 4]
+    await h.stream.on_stop()
+    settle.release[0].set()
+    await asyncio.sleep(0.01)
+    assert h.acked == []  # both read again after a restart
+    assert h.stream.enable_acks and not h.stream._processors  # noqa: SLF001
