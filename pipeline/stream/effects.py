@@ -91,47 +91,44 @@ class Effects:
         dropped first: the retry stages them again from the stored profiles.
         """
         ctx = self.ctx
-        delays = self.retry.delays()
-        while True:
-            try:
-                await work()
-                # The work's table writes in Kafka before it is acknowledged: a worker's
-                # local RocksDB may hold writes whose changelog records a SIGKILL lost, and
-                # table recovery then replays older records over them. Work that was
-                # acknowledged must never be undone that way.
-                if flush:
-                    await ctx.sinks.flush()
-                ctx.health.recovered(stage)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                ctx.writer.discard()
-                ctx.metrics.retries.labels(stage).inc()
-                ctx.health.failing(stage, exc)
-                delay = next(delays)
-                log.exception("%s: processing failed; retrying in %.1fs", stage, delay)
-                await self.sleep(delay)
+
+        async def attempt() -> None:
+            await work()
+            # The work's table writes in Kafka before it is acknowledged: a worker's
+            # local RocksDB may hold writes whose changelog records a SIGKILL lost, and
+            # table recovery then replays older records over them. Work that was
+            # acknowledged must never be undone that way.
+            if flush:
+                await ctx.sinks.flush()
+
+        await self._retrying(stage, attempt, "processing failed", before_retry=ctx.writer.discard)
 
     async def until_settled(self, stage: str) -> None:
         """Wait until everything sent so far (table changelogs included) is in Kafka; retry while it fails.
 
-        The second half of :meth:`until_done` for a batch run with ``settled_later``.
+        The second half of :meth:`until_done` for a batch run with ``settled_later``. Staged
+        Redis writes are kept: they are the next batch's, being handled meanwhile.
         """
+        await self._retrying(stage, self.ctx.sinks.flush, "waiting for Kafka failed")
+
+    async def _retrying(self, stage: str, attempt: Callable[[], Awaitable[object]], what: str,
+                        before_retry: Callable[[], None] = lambda: None) -> None:
+        """Run ``attempt`` until it succeeds; each failure is counted, reported in health and waited out."""
         ctx = self.ctx
         delays = self.retry.delays()
         while True:
             try:
-                await ctx.sinks.flush()
+                await attempt()
                 ctx.health.recovered(stage)
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                before_retry()
                 ctx.metrics.retries.labels(stage).inc()
                 ctx.health.failing(stage, exc)
                 delay = next(delays)
-                log.exception("%s: waiting for Kafka failed; retrying in %.1fs", stage, delay)
+                log.exception("%s: %s; retrying in %.1fs", stage, what, delay)
                 await self.sleep(delay)
 
     async def flush_redis(self, writer: Writer | None = None) -> None:

@@ -78,6 +78,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(worker: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it is still there 30 s later."""
+    worker.terminate()
+    try:
+        worker.wait(30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
 def worker_process(settings: Settings, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     """A worker process (``cg worker``) logging to ``log``, and the port of its web views."""
     port = free_port()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -23,7 +22,15 @@ from pipeline.rules import load
 from pipeline.settings import Settings
 
 from .harness import View, apply, eventually, prepare, produce
-from .processes import RULES, assert_group_members, expected_groups, mixed_traffic, subject_groups, worker_process
+from .processes import (
+    RULES,
+    assert_group_members,
+    expected_groups,
+    mixed_traffic,
+    stop_process,
+    subject_groups,
+    worker_process,
+)
 
 
 def _metrics(port: int) -> str:
@@ -70,11 +77,7 @@ async def test_sigkilled_worker_converges_to_exact_membership(
             worker.send_signal(signal.SIGUSR1)  # every task's stack into the log: stalled where?
             await asyncio.sleep(2)
     finally:
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_process(worker)
     wrong = {s: (state[s], expected[s]) for s in subjects if state[s] != expected[s]}
     if wrong:  # keep the evidence: pytest keeps only its last three temporary directories
         kept = Path(__file__).parents[2] / "var" / "failed-tests" / f"{tmp_path.name}-{settings.app_id}"

@@ -29,7 +29,15 @@ from pipeline.settings import Settings
 from pipeline.stream.process import EXIT_SEND_LOST
 
 from .harness import View, apply, eventually, prepare, produce
-from .processes import RULES, assert_group_members, expected_groups, mixed_traffic, subject_groups, worker_process
+from .processes import (
+    RULES,
+    assert_group_members,
+    expected_groups,
+    mixed_traffic,
+    stop_process,
+    subject_groups,
+    worker_process,
+)
 
 
 async def _changelog_takes(settings: Settings, max_bytes: int) -> None:
@@ -79,11 +87,7 @@ async def test_a_changelog_record_kafka_refuses_stops_the_worker_and_a_restart_i
         worker, _ = worker_process(settings, log)
         state = await eventually(lambda: subject_groups(view, subjects), lambda s: s == expected, timeout=180)
     finally:
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_process(worker)
     wrong = {s: (state[s], expected[s]) for s in subjects if state[s] != expected[s]}
     assert not wrong, f"(in Redis, expected) per subject: {wrong}\nworker log:\n{log.read_text()[-3000:]}"
     await assert_group_members(view, expected, {g.id for g in load(RULES, policy).definitions})
