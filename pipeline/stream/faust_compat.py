@@ -34,7 +34,7 @@ a retried batch folds nothing again (its events are in the profile already),
 so nothing re-sends the record, and the next owner of the partition rebuilds
 the table without it. Now the failure is kept: every later ``flush()`` raises
 :class:`SendLost` (so no commit follows), and each ``send_lost_listeners``
-callback is told at once; the worker's exits (status 71) so that a restart
+callback is told at once; the worker's listener exits (status 71) so that a restart
 rebuilds the table from the changelog and reads again all that was not
 committed (:meth:`pipeline.stream.worker.Worker._send_lost`).
 
