@@ -69,7 +69,11 @@ def _mirrors(profile: Profile) -> tuple[str, ...]:
     """Linked cookies show the customer's groups, so a returning device is recognised."""
     if profile.subject.startswith("v:"):
         return ()
-    return tuple(f"v:{v}" for v in sorted(profile.visitor_ids))
+    ids = profile.visitor_ids
+    if len(ids) == 1:  # most customers have one cookie
+        for only in ids:
+            return (f"v:{only}",)
+    return tuple(f"v:{v}" for v in sorted(ids))
 
 
 class SubjectProcessor:
@@ -321,7 +325,7 @@ class SubjectProcessor:
         """New or changed groups evaluated over a stored profile (and removed ones dropped)."""
         today = self._today(now)
         new, next_day = self._evaluate(profile, groups, today, next_check)
-        if new == set(profile.groups) and next_day == next_check:
+        if new == profile.groups and next_day == next_check:
             return Result(profile=None)
         return self._result(profile, new, next_day)
 

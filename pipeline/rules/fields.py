@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Literal, cast
 
 from pipeline.profile import Action, Profile, ProfilePolicy
@@ -102,14 +101,26 @@ class BehaviourField:
     kind: Kind = "behaviour"
 
 
-def _day(ts: object, policy: ProfilePolicy) -> int | None:
-    return None if ts is None else _local_day(ts, policy)
+_LAST_DAY: tuple[object, object, int] = (None, None, 0)
 
 
-@lru_cache(maxsize=1 << 14)
-def _local_day(ts: datetime, policy: ProfilePolicy) -> int:
-    """Cached: one evaluation reads the same instants (last seen, last order) for many groups."""
-    return policy.day_of(ts)
+def _day(ts: datetime | None, policy: ProfilePolicy) -> int | None:
+    """The local day of ``ts``, remembered for the last instant asked (by identity).
+
+    One evaluation reads the same instant (last seen, last order) for each of its
+    nodes over it; the next profile brings other instants. An LRU cache keyed by
+    value missed on nearly every profile of a back-fill (a million instants) and
+    hashed the policy each time: dearer than ``day_of`` itself.
+    """
+    global _LAST_DAY
+    if ts is None:
+        return None
+    last = _LAST_DAY  # one read: a consistent (instant, policy, day)
+    if last[0] is ts and last[1] is policy:
+        return last[2]
+    day = policy.day_of(ts)
+    _LAST_DAY = (ts, policy, day)  # holds ts, so its id is not reused while remembered
+    return day
 
 
 def _email(p: Profile) -> str | None:

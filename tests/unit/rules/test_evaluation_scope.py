@@ -73,3 +73,25 @@ def testfirst_day_reaching_is_the_first_day_whose_window_starts_on_or_after(
 
     assert start(found) >= day
     assert start(found - 1) < day
+
+
+def test_a_fields_local_day_is_remembered_per_instant_and_policy_not_per_value() -> None:
+    """``fields._day`` remembers the last (instant, policy) by identity: a new policy or an
+    instant of another value is converted again, so a remembered day never leaks across them."""
+    from datetime import UTC, datetime, timedelta
+
+    from pipeline.profile import ProfilePolicy
+    from pipeline.rules.fields import _day
+
+    london, tokyo = ProfilePolicy(timezone="Europe/London"), ProfilePolicy(timezone="Asia/Tokyo")
+    late = datetime(2025, 11, 20, 22, 30, tzinfo=UTC)  # 22:30 in London, 07:30 the next day in Tokyo
+    assert _day(late, london) == date(2025, 11, 20).toordinal()
+    assert _day(late, tokyo) == date(2025, 11, 21).toordinal()  # same instant, other policy
+    assert _day(late, london) == date(2025, 11, 20).toordinal()
+    equal_value = datetime(2025, 11, 20, 22, 30, tzinfo=UTC)
+    assert _day(equal_value, tokyo) == date(2025, 11, 21).toordinal()
+    for minutes in range(0, 3 * 24 * 60, 37):  # fresh instants across midnights, both zones in turn
+        ts = late + timedelta(minutes=minutes)
+        for policy in (london, tokyo, london):
+            assert _day(ts, policy) == ts.astimezone(policy.zone).date().toordinal()
+    assert _day(None, london) is None
