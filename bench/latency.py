@@ -60,6 +60,20 @@ class LatencyResult:
     events_sent: int = 0
     batched: bool = False  # background as batched records, each probe a one-event array of its own
     samples: list[tuple[float, float]] = field(default_factory=list)  # (sent, seconds after the warm-up; latency)
+    worker_cpu_seconds: float | None = None  # the worker process's CPU time while the traffic was sent
+
+    @property
+    def worker_cpu_share(self) -> float | None:
+        """The worker's CPU over the sending time, in cores: how near saturation "half max" is."""
+        if self.worker_cpu_seconds is None or not self.rate_sent or not self.events_sent:
+            return None
+        return self.worker_cpu_seconds * self.rate_sent / self.events_sent
+
+    @property
+    def worker_cpu_us_per_event(self) -> float | None:
+        if self.worker_cpu_seconds is None or not self.events_sent:
+            return None
+        return self.worker_cpu_seconds * 1e6 / self.events_sent
 
     @property
     def events_per_record(self) -> float:
@@ -171,6 +185,7 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
         listener = asyncio.create_task(listen())
         await producer.start()
         scraped = _scrape(worker)
+        cpu_before = _cpu(worker)
         started = time.perf_counter()
         end = started + WARMUP_SECONDS + duration
         sent = records = probes = 0
@@ -200,6 +215,8 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
             await asyncio.sleep(TICK)
         await producer.flush()
         sent_seconds = time.perf_counter() - started
+        cpu_after = _cpu(worker)
+        worker_cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
         finished = _scrape(worker) if scraped else {}
         batches = batch_stats(scraped, finished) if scraped else {}
         collections = gc_stats(scraped, finished) if scraped else {}
@@ -223,15 +240,28 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
     result = LatencyResult(rate, sent / sent_seconds, duration, probes, len(latencies),
                            percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99),
                            latencies[-1] if latencies else float("nan"), batches=batches, collections=collections, records_sent=records,
-                           events_sent=sent, batched=batched, samples=samples)
+                           events_sent=sent, batched=batched, samples=samples, worker_cpu_seconds=worker_cpu)
     say(f"  {result.seen}/{result.probes} probes seen; sent {result.rate_sent:,.0f} events/s "
         f"({result.events_per_record:.1f} events per record); "
         f"p50 {result.p50 * 1e3:,.0f} ms, p95 {result.p95 * 1e3:,.0f} ms, p99 {result.p99 * 1e3:,.0f} ms, "
         f"max {result.max * 1e3:,.0f} ms; notify-keyspace-events restored to {original!r}")
+    if result.worker_cpu_share is not None:
+        say(f"  worker CPU while sending: {result.worker_cpu_share:.0%} of a core, "
+            f"{result.worker_cpu_us_per_event:,.0f} µs per event")
     for stage, b in batches.items():
         say(f"  worker {stage} batches: {b.batches:,} of {b.mean_events:,.1f} messages, {b.mean_ms:,.1f} ms each "
             f"({b.seconds / sent_seconds:.0%} of the time)")
     return result
+
+
+def _cpu(worker: WorkerProcess | None) -> float | None:
+    """The worker process's CPU seconds so far (every thread), or None without a live worker."""
+    if worker is None or not worker.alive():
+        return None
+    try:
+        return worker.cpu_seconds()
+    except OSError:
+        return None
 
 
 def _scrape(worker: WorkerProcess | None) -> dict:

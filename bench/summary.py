@@ -26,6 +26,12 @@ def _per_million(seconds: float, count: int) -> float:
     return seconds * MILLION / count if count else float("nan")
 
 
+def _share(lat: Any) -> float | None:
+    """The worker's CPU in cores during a latency run, when it was measured."""
+    share = getattr(lat, "worker_cpu_share", None) if lat else None
+    return round(share, 2) if share is not None else None
+
+
 def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str, Any], failures: list[str]) -> None:
     r = results
     rows, sections, notes = report.rows, report.sections, report.notes
@@ -403,6 +409,8 @@ def headline(config: Any, results: dict[str, Any], commit: str) -> dict[str, Any
         "profile_stage_model_us_per_event": round(seed_run.per_event * 1e6, 1) if seed_run else None,
         "latency_p99_ms_single": round(lat.p99 * 1e3, 1) if lat else None,
         "latency_p99_ms_batched": round(lat_b.p99 * 1e3, 1) if lat_b else None,
+        "latency_worker_cpu_share_single": _share(lat),
+        "latency_worker_cpu_share_batched": _share(lat_b),
         "two_workers_speedup": round(two.rate / batched, 2) if two and batched else None,  # an upper bound if not drained
         "two_workers_drained": two.completed if two else None,
         "two_workers_topic": "batched" if two else None,

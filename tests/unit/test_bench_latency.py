@@ -39,3 +39,23 @@ def test_gc_stats_count_each_generation_s_collections_and_the_long_ones_between_
     assert gc_stats(before, after) == {"0": GcStats(4, 0.6 - 0.5, 0), "1": GcStats(1, 0.45 - 0.3, 1),
                                        "2": GcStats(1, 0.4, 1)}
     assert gc_stats(after, after) == {}  # no collection in between
+
+
+def test_the_worker_s_cpu_share_is_its_cpu_over_the_sending_time_and_absent_when_not_measured() -> None:
+    from bench.latency import LatencyResult, _cpu
+    from bench.sections import batch_table, cpu_line
+
+    def result(cpu: float | None) -> LatencyResult:
+        # 150,000 events sent over 50 s (warm-up included): 3,000 events/s
+        return LatencyResult(3000.0, 3000.0, 45.0, 900, 900, 0.03, 0.05, 0.09, 0.2,
+                             events_sent=150_000, records_sent=150_000, worker_cpu_seconds=cpu)
+
+    busy = result(46.5)
+    assert round(busy.worker_cpu_share, 6) == 0.93  # type: ignore[arg-type]
+    assert round(busy.worker_cpu_us_per_event, 6) == 310  # type: ignore[arg-type]
+    assert "93% of a core" in cpu_line(busy) and "310 µs of CPU per event" in cpu_line(busy)
+    assert "93% of a core" in batch_table(busy)  # said even without the batch metrics
+    unmeasured = result(None)
+    assert unmeasured.worker_cpu_share is None and unmeasured.worker_cpu_us_per_event is None
+    assert cpu_line(unmeasured) == "" and batch_table(unmeasured) == ""
+    assert _cpu(None) is None
