@@ -23,6 +23,7 @@ from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainErro
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from pipeline.stream.batches import take_batches
 from pipeline.stream.context import StageContext, Writer
 from pipeline.stream.dead_letter import record
 from schemas.decode import EventRejected
@@ -66,6 +67,15 @@ class Effects:
         self.ctx = ctx
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
+
+    async def run_batches(self, stream: Any, stage: str, work: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
+        """A stage's agent loop: each batch of ``stream`` through ``work`` (:meth:`timed_batch`); a batch's
+        table writes reach Kafka (:meth:`until_settled`) while the next batch is handled, and it is
+        acknowledged after (:func:`~pipeline.stream.batches.take_batches`)."""
+        settings = self.ctx.settings
+        async for batch in take_batches(stream, settings.batch_size, settings.batch_wait_seconds,
+                                        settle=lambda: self.until_settled(stage)):
+            await self.timed_batch(stage, batch, work, settled_later=True)
 
     async def timed_batch(self, stage: str, batch: Sequence[Any],
                           work: Callable[[Sequence[Any]], Awaitable[None]], *, settled_later: bool = False) -> None:

@@ -32,7 +32,6 @@ from pipeline.identity import route
 from pipeline.messages import Forget
 from pipeline.registry import GroupRegistry
 from pipeline.stream import envelope
-from pipeline.stream.batches import take_batches
 from pipeline.stream.context import StageContext
 from pipeline.stream.delivery import delivered
 from pipeline.stream.effects import Effects
@@ -55,13 +54,8 @@ class Ingest:
     # --- the ingest agent ------------------------------------------------------------
 
     async def run(self, stream: Any) -> None:
-        ctx = self.ctx
-        await ctx.ready.wait()
-        # A batch's table writes reach Kafka while the next batch is handled; it is acknowledged after.
-        settle = lambda: self.effects.until_settled("ingest")  # noqa: E731 - one line, named for the reader
-        async for batch in take_batches(stream, ctx.settings.batch_size, ctx.settings.batch_wait_seconds,
-                                        settle=settle):
-            await self.effects.timed_batch("ingest", batch, self.batch, settled_later=True)
+        await self.ctx.ready.wait()
+        await self.effects.run_batches(stream, "ingest", self.batch)
 
     async def batch(self, events: Sequence[Any]) -> None:
         """One batch of storefront events: validate, route, fold what is local, send on the rest."""

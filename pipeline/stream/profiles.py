@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.stream import envelope
-from pipeline.stream.batches import take_batches
 from pipeline.stream.context import StageContext
 from pipeline.stream.effects import Effects
 from pipeline.stream.maintenance import Maintenance
@@ -26,13 +25,8 @@ class ProfileStage:
         self.maintenance = maintenance
 
     async def run(self, stream: Any) -> None:
-        ctx = self.ctx
-        await ctx.ready.wait()
-        # A batch's table writes reach Kafka while the next batch is handled; it is acknowledged after.
-        settle = lambda: self.effects.until_settled("profiles")  # noqa: E731 - one line, named for the reader
-        async for batch in take_batches(stream, ctx.settings.batch_size, ctx.settings.batch_wait_seconds,
-                                        settle=settle):
-            await self.effects.timed_batch("profiles", batch, self.batch, settled_later=True)
+        await self.ctx.ready.wait()
+        await self.effects.run_batches(stream, "profiles", self.batch)
 
     async def batch(self, events: Sequence[Any]) -> None:
         ctx = self.ctx
