@@ -70,9 +70,8 @@ def _mirrors(profile: Profile) -> tuple[str, ...]:
     if profile.subject.startswith("v:"):
         return ()
     ids = profile.visitor_ids
-    if len(ids) == 1:  # most customers have one cookie
-        for only in ids:
-            return (f"v:{only}",)
+    if len(ids) == 1:  # most customers have one cookie: no sort
+        return (f"v:{next(iter(ids))}",)
     return tuple(f"v:{v}" for v in sorted(ids))
 
 
