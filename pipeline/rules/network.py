@@ -47,10 +47,13 @@ def buckets_of(row: Behaviour) -> Buckets | None:
 class GroupPlan:
     """One group in the network: its tree, its leaves, and what time can do to it."""
 
-    __slots__ = ("group", "id", "leaves", "plan", "time_can_join", "time_can_leave", "time_dependent")
+    __slots__ = ("group", "id", "key", "leaves", "plan", "time_can_join", "time_can_leave", "time_dependent")
 
-    def __init__(self, group: CompiledGroup, plan: Plan, leaves: tuple[int, ...]) -> None:
-        self.group, self.id, self.plan, self.leaves = group, group.id, plan, leaves
+    def __init__(self, group: CompiledGroup, plan: Plan, leaves: tuple[int, ...], key: int) -> None:
+        # key: the plan's number in its network, equal for equal trees; a leaf's is its node number,
+        # a tree's is negative. Not id(plan): compiled code (mypyc) unboxes fixed-length tuples and
+        # re-boxes them on use, so an id names a temporary and is reused by another group's tree.
+        self.group, self.id, self.plan, self.leaves, self.key = group, group.id, plan, leaves, key
         self.time_dependent = group.time_dependent
         self.time_can_join, self.time_can_leave = group.time_can_join, group.time_can_leave
 
@@ -62,11 +65,11 @@ class RuleNetwork:
         self.nodes: list[Condition] = []
         self._number: dict[Condition, int] = {}
         self.plans: dict[str, GroupPlan] = {}
-        shared: dict[Plan, Plan] = {}
+        plan_keys: dict[Plan, int] = {}  # equal trees, one key: decided once per evaluation
         for group in groups:
             plan = self._compile(group.condition)
-            plan = shared.setdefault(plan, plan)  # equal trees are one object: decided once per evaluation
-            self.plans[group.id] = GroupPlan(group, plan, tuple(sorted(_leaves(plan))))
+            plan_key = plan if isinstance(plan, int) else plan_keys.setdefault(plan, -1 - len(plan_keys))
+            self.plans[group.id] = GroupPlan(group, plan, tuple(sorted(_leaves(plan))), plan_key)
         readers: list[list[str]] = [[] for _ in self.nodes]
         for gid, gp in self.plans.items():
             for number in gp.leaves:
@@ -118,16 +121,15 @@ class Evaluation:
         self.other: dict[tuple[int, int], bool] = {}  # (node, day) -> holds that day
         self.changes: dict[tuple[int, int], int | None] = {}  # (node, day) -> its change_day
         self.newest: dict[tuple[object, ...], list[tuple[int, int]]] = {}  # signature -> (day, count), newest first
-        self.decided: dict[int, tuple[bool, int | None]] = {}  # a plan (or its id) -> membership, next change
+        self.decided: dict[int, tuple[bool, int | None]] = {}  # a plan's key -> membership, next change
         self.last: tuple[int, int, tuple[bool, int | None]] | None = None  # the latest field answer
 
     def group(self, gp: GroupPlan) -> tuple[bool, int | None]:
         """Membership today and the next-change day; groups with equal trees share the answer."""
-        plan = gp.plan
-        key = plan if isinstance(plan, int) else id(plan)
+        key = gp.key
         found = self.decided.get(key)
         if found is None:
-            holds = self.decide(plan, self.today)
+            holds = self.decide(gp.plan, self.today)
             found = self.decided[key] = holds, self.next_change_day(gp, holds)
         return found
 

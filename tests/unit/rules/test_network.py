@@ -18,7 +18,7 @@ from pipeline.processor import SubjectProcessor
 from pipeline.profile import fold, new_profile
 from pipeline.registry import GroupRegistry
 from pipeline.rules import evaluation_scope, matches, memberships, next_change_day
-from pipeline.rules.network import decide_all
+from pipeline.rules.network import GroupPlan, decide_all
 from schemas.groups import GroupDefinition
 
 from .conftest import NOW, POLICY, order, view
@@ -114,6 +114,54 @@ def test_the_network_answers_as_each_group_on_its_own(defs: list[GroupDefinition
             assert ev.explain(network.plans[gid].plan) == group.condition.explain(profile, today), gid
     shared = sum(len(gp.leaves) for gp in network.plans.values())
     assert len(network.nodes) <= shared  # equal leaves are one node
+    plans = list(network.plans.values())
+    for a in plans:
+        for b in plans:
+            assert (a.key == b.key) == (a.plan == b.plan), (a.id, b.id)  # one key per distinct tree
+
+
+def test_equal_trees_share_a_decision_by_key_not_by_object_identity() -> None:
+    """Decisions are memoised per evaluation by a key fixed when the network is compiled.
+
+    The memo once keyed trees by ``id(plan)``. Compiled with mypyc, a fixed-length tuple
+    attribute is unboxed and re-boxed on every read, so each read's id named a temporary
+    that the next group's tree reused: "not (orders > 0)" got the answer of
+    "orders > 0". Here every read of a plan is a fresh, equal tuple, as under mypyc.
+    """
+    rows = {"A": [["orders", "greater than", 0]], "B": [{"not": ["orders", "greater than", 0]}],
+            "C": [{"not": ["orders", "greater than", 0]}],
+            "D": [{"all": [["orders", "greater than", 0], {"field": "brand", "operator": "viewed", "value": "Sony"}]}]}
+    registry = registry_of([*(GroupDefinition.model_validate(d) for d in FIXED), *(
+        GroupDefinition.model_validate({"id": gid, "name": gid, "type": "dynamic", "rules": r})
+        for gid, r in rows.items())])
+    network = registry.network
+    keys = {gid: network.plans[gid].key for gid in rows}
+    assert keys["A"] == network.plans["A"].plan and keys["A"] >= 0  # a leaf's key is its node number
+    assert keys["B"] == keys["C"] and keys["B"] < 0 and keys["D"] < 0 and len(set(keys.values())) == 3
+
+    def rebox(plan: Any) -> Any:
+        return plan if isinstance(plan, int) else (plan[0], tuple(rebox(p) for p in plan[1]))
+
+    class Reboxed(GroupPlan):
+        """Every read of ``plan`` is a fresh, equal tuple that dies after use, as under mypyc."""
+
+        __slots__ = ("tree",)
+        plan = property(lambda self: rebox(self.tree))  # type: ignore[assignment]
+
+    def reboxed(gp: GroupPlan) -> GroupPlan:
+        out = Reboxed.__new__(Reboxed)
+        for name in ("group", "id", "key", "leaves", "time_can_join", "time_can_leave", "time_dependent"):
+            setattr(out, name, getattr(gp, name))
+        out.tree = gp.plan
+        return out
+
+    profile = new_profile("c:c1")
+    fold(profile, view(NOW), POLICY)
+    today = POLICY.day_of(NOW)
+    with evaluation_scope(profile):
+        ev = network.evaluation(profile, today)
+        answers = {gid: ev.group(reboxed(network.plans[gid]))[0] for gid in rows}
+    assert answers == {"A": False, "B": True, "C": True, "D": False}
 
 
 @settings(max_examples=300, deadline=None)
