@@ -25,6 +25,7 @@ announces only an SADD that adds).
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,6 +62,7 @@ class LatencyResult:
     batched: bool = False  # background as batched records, each probe a one-event array of its own
     samples: list[tuple[float, float]] = field(default_factory=list)  # (sent, seconds after the warm-up; latency)
     worker_cpu_seconds: float | None = None  # the worker process's CPU time while the traffic was sent
+    stalls: list[Stall] = field(default_factory=list)  # what held the worker or the bench, and when
 
     @property
     def worker_cpu_share(self) -> float | None:
@@ -108,6 +110,50 @@ class GcStats:
     count: int
     seconds: float
     over_50ms: int
+
+
+@dataclass
+class Stall:
+    """Something that held a process for 0.1 s or more during the run, seen within a second of it.
+
+    ``at`` is when it was seen (seconds after the warm-up; the worker's are found by
+    scraping its metrics every :data:`SAMPLE_SECONDS`, so up to that much after the
+    stall); ``what`` says where: the worker's event loop woke that late
+    (``cg_event_loop_lag_seconds``), a stage's batch took that long
+    (``cg_batch_seconds``), a worker collection (``cg_gc_pause_seconds``), or a
+    garbage collection of the bench process itself (which sends the traffic and
+    hears Redis: its pause delays probes the worker did not).
+    """
+
+    at: float
+    what: str
+    count: int
+
+
+SAMPLE_SECONDS = 1.0
+SLOW = "0.1"  # the histograms' bucket bound a stall exceeds
+
+
+def over(samples: dict, name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+    """How many observations of histogram ``name`` (with ``labels``) exceeded :data:`SLOW` seconds."""
+    count = samples.get((f"{name}_count", labels), 0.0)
+    under = samples.get((f"{name}_bucket", tuple(sorted((*labels, ("le", SLOW))))), 0.0)
+    return count - under
+
+
+def stalls_between(before: dict, after: dict, at: float) -> list[Stall]:
+    """The worker's stalls between two scrapes of its metrics."""
+    found = []
+    stages = sorted({dict(labels)["stage"] for name, labels in after if name == "cg_batch_seconds_count"})
+    gens = sorted({dict(labels)["generation"] for name, labels in after if name == "cg_gc_pause_seconds_count"})
+    for what, name, labels in [("worker event loop late", "cg_event_loop_lag_seconds", ()),
+                               *((f"worker {stage} batch", "cg_batch_seconds", (("stage", stage),)) for stage in stages),
+                               *((f"worker gen-{gen} collection", "cg_gc_pause_seconds", (("generation", gen),))
+                                 for gen in gens)]:
+        n = int(over(after, name, labels) - over(before, name, labels))
+        if n > 0:
+            found.append(Stall(at, what, n))
+    return found
 
 
 def gc_stats(before: dict, after: dict) -> dict[str, GcStats]:
@@ -169,6 +215,29 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
     pubsub = redis.pubsub()
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
     listener: asyncio.Task[None] | None = None
+    sampler: asyncio.Task[None] | None = None
+    stalls: list[Stall] = []
+    started = gc_started = time.perf_counter()
+
+    def bench_gc(phase: str, info: dict) -> None:  # the bench process's own pauses over SLOW
+        nonlocal gc_started
+        if phase == "start":
+            gc_started = time.perf_counter()
+        elif (now := time.perf_counter()) - gc_started >= float(SLOW):
+            stalls.append(Stall(now - started - WARMUP_SECONDS, f"bench gen-{info['generation']} collection "
+                                f"({(now - gc_started) * 1e3:.0f} ms)", 1))
+
+    async def sample(previous: dict) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(SAMPLE_SECONDS)
+            try:
+                current = await loop.run_in_executor(None, _scrape, worker)
+            except Exception:  # noqa: BLE001 - a lost sample must not end the run
+                continue
+            if current:
+                stalls.extend(stalls_between(previous, current, time.perf_counter() - started - WARMUP_SECONDS))
+                previous = current
 
     async def listen() -> None:
         async for message in pubsub.listen():
@@ -187,6 +256,9 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
         scraped = _scrape(worker)
         cpu_before = _cpu(worker)
         started = time.perf_counter()
+        gc.callbacks.append(bench_gc)
+        if scraped:
+            sampler = asyncio.create_task(sample(scraped))
         end = started + WARMUP_SECONDS + duration
         sent = records = probes = 0
         next_probe = started + WARMUP_SECONDS
@@ -215,6 +287,8 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
             await asyncio.sleep(TICK)
         await producer.flush()
         sent_seconds = time.perf_counter() - started
+        if sampler is not None:
+            sampler.cancel()
         cpu_after = _cpu(worker)
         worker_cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
         finished = _scrape(worker) if scraped else {}
@@ -226,8 +300,11 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
         while len(seen_at) < probes and time.perf_counter() < deadline:
             await asyncio.sleep(0.1)
     finally:
-        if listener is not None:
-            listener.cancel()
+        if bench_gc in gc.callbacks:
+            gc.callbacks.remove(bench_gc)
+        for task in (listener, sampler):
+            if task is not None:
+                task.cancel()
         await producer.stop()
         try:
             await pubsub.punsubscribe()
@@ -240,7 +317,8 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
     result = LatencyResult(rate, sent / sent_seconds, duration, probes, len(latencies),
                            percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99),
                            latencies[-1] if latencies else float("nan"), batches=batches, collections=collections, records_sent=records,
-                           events_sent=sent, batched=batched, samples=samples, worker_cpu_seconds=worker_cpu)
+                           events_sent=sent, batched=batched, samples=samples, worker_cpu_seconds=worker_cpu,
+                           stalls=stalls)
     say(f"  {result.seen}/{result.probes} probes seen; sent {result.rate_sent:,.0f} events/s "
         f"({result.events_per_record:.1f} events per record); "
         f"p50 {result.p50 * 1e3:,.0f} ms, p95 {result.p95 * 1e3:,.0f} ms, p99 {result.p99 * 1e3:,.0f} ms, "
@@ -248,6 +326,8 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
     if result.worker_cpu_share is not None:
         say(f"  worker CPU while sending: {result.worker_cpu_share:.0%} of a core, "
             f"{result.worker_cpu_us_per_event:,.0f} µs per event")
+    for stall in stalls:
+        say(f"  at {stall.at:.1f} s: {stall.what}{f' ×{stall.count}' if stall.count > 1 else ''}")
     for stage, b in batches.items():
         say(f"  worker {stage} batches: {b.batches:,} of {b.mean_events:,.1f} messages, {b.mean_ms:,.1f} ms each "
             f"({b.seconds / sent_seconds:.0%} of the time)")

@@ -196,7 +196,20 @@ def slowest_probes(lat: Any) -> str:
     count = max(3, len(lat.samples) // 100)
     slow = sorted(sorted(lat.samples, key=lambda s: -s[1])[:count])
     return (f"\n\nThe slowest {count} probes, sent at (seconds after the warm-up) and latency: "
-            + ", ".join(f"{t:.1f} s: {ms(latency)}" for t, latency in slow) + ".")
+            + ", ".join(f"{t:.1f} s: {ms(latency)}" for t, latency in slow) + "." + stalls_line(lat))
+
+
+def stalls_line(lat: Any) -> str:
+    """What held a process for 0.1 s or more, and when: beside the slowest probes, it says whose pause they were."""
+    stalls = getattr(lat, "stalls", None)
+    if stalls is None or not lat.batches:
+        return ""  # not measured (no worker metrics)
+    if not stalls:
+        return (" Nothing held the worker's event loop or a batch for 0.1 s or more, and the bench process made "
+                "no collection that long (`cg_event_loop_lag_seconds`, `cg_batch_seconds`, scraped every second).")
+    return (" Pauses of 0.1 s or more, seen at (seconds after the warm-up; the worker's within a second of them, "
+            "from `cg_event_loop_lag_seconds`, `cg_batch_seconds` and `cg_gc_pause_seconds` scraped every second): "
+            + ", ".join(f"{s.at:.1f} s: {s.what}{f' ×{s.count}' if s.count > 1 else ''}" for s in stalls) + ".")
 
 
 def latency_batched_section(lat: Any) -> Section:

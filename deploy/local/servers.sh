@@ -165,6 +165,9 @@ KAFKA_JAVA=(java "${HEAP_OPTS[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+Exi
     -Djava.awt.headless=true -Dkafka.logs.dir="$KDIR/logs"
     -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties" -cp "$KLIB/*")
 kafka_java() { "${KAFKA_JAVA[@]}" "$@"; }
+# The broker's pauses, as Kafka's own kafka-run-class.sh logs them: a stall of every client
+# shows here when it was the JVM's (the latency benchmark's slow probes are compared with it).
+KAFKA_GC_LOG=(-Xlog:gc:file="$KDIR/logs/gc.log":time,uptime:filecount=3,filesize=20M)
 
 kafka_format() {
     [[ -f "$KDIR/data/meta.properties" ]] && return 0
@@ -215,7 +218,7 @@ kafka_start() {
         rm -f "$KPID"
         # shellcheck disable=SC2016  # $$ and $0 belong to the inner shell
         setsid nohup bash -c 'echo $$ >"$0"; exec "${@}"' "$KPID" \
-            "${KAFKA_JAVA[@]}" kafka.Kafka "$KDIR/server.properties" >>"$KDIR/logs/kafka.out" 2>&1 </dev/null &
+            "${KAFKA_JAVA[@]}" "${KAFKA_GC_LOG[@]}" kafka.Kafka "$KDIR/server.properties" >>"$KDIR/logs/kafka.out" 2>&1 </dev/null &
         wait_until 10 "Kafka PID file" test -s "$KPID" || die "Kafka did not start (see ${KDIR#"$ROOT"/}/logs/kafka.out)"
         echo "$KAFKA_PORT" >"$KDIR/kafka.port"
     fi

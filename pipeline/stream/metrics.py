@@ -60,6 +60,10 @@ class Metrics:
             "cg_gc_pause_seconds", "Garbage collections of the worker process, by generation: the one "
             "thread that runs every stage stops for each", ["generation"],
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1), registry=r)
+        self.loop_lag_seconds = Histogram(
+            "cg_event_loop_lag_seconds", "How much later than asked a 50 ms timer on the worker's event loop "
+            "woke: the loop every stage, fetch and send shares was held that long (pipeline.stream.loop_lag)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5), registry=r)
         self.gc_reclaimed_objects = Counter(
             "cg_gc_reclaimed_objects_total", "Unreachable objects the periodic full collection freed "
             "(CG_GC_RECLAIM_SECONDS): cyclic garbage that outlived a batch; steady growth is a leak "

@@ -54,6 +54,7 @@ from pipeline.stream.faust_compat import install_overrides, topic_partition_coun
 from pipeline.stream.health import Health
 from pipeline.stream.ingest import Ingest
 from pipeline.stream.lean_monitor import LeanMonitor
+from pipeline.stream.loop_lag import watch_loop_lag
 from pipeline.stream.maintenance import Maintenance
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.partitioning import SubjectPartitioner
@@ -212,6 +213,7 @@ class Worker:
         app.agent(self.by_visitor, name=f"{self.app_id}.identity")(self.ingest.identity)
         app.agent(self.by_subject, name=f"{self.app_id}.profiles")(self.profile_stage.run)
         app.task(self._run_watcher)
+        app.task(self._watch_loop_lag)
         app.timer(self.settings.recheck_interval_seconds, name=f"{self.app_id}.recheck")(
             maintenance.send_due_rechecks)
         app.timer(5.0, name=f"{self.app_id}.lag")(self._measure_lag)
@@ -233,6 +235,9 @@ class Worker:
     async def _run_watcher(self) -> None:
         await self.dead_letter.maybe_declare()
         await self.watcher.run()
+
+    async def _watch_loop_lag(self) -> None:
+        await watch_loop_lag(self.metrics.loop_lag_seconds.observe)
 
     async def _definitions_changed(self, registry: GroupRegistry) -> None:
         for kind in ("public", "private", "dynamic"):

@@ -1,6 +1,6 @@
 """The latency step's reading of the worker's batch and GC metrics (pure arithmetic over two scrapes)."""
 
-from bench.latency import GcStats, batch_stats, gc_stats
+from bench.latency import GcStats, Stall, batch_stats, gc_stats, stalls_between
 
 
 def _scrape(stage: str, count: float, total: float, events: float) -> dict:
@@ -59,3 +59,19 @@ def test_the_worker_s_cpu_share_is_its_cpu_over_the_sending_time_and_absent_when
     assert unmeasured.worker_cpu_share is None and unmeasured.worker_cpu_us_per_event is None
     assert cpu_line(unmeasured) == "" and batch_table(unmeasured) == ""
     assert _cpu(None) is None
+
+
+def test_stalls_are_the_observations_over_a_tenth_of_a_second_between_two_scrapes() -> None:
+    def hist(name: str, labels: tuple[tuple[str, str], ...], count: float, under: float) -> dict:  # type: ignore[type-arg]
+        return {(f"{name}_count", labels): count,
+                (f"{name}_bucket", tuple(sorted((*labels, ("le", "0.1"))))): under}
+
+    ingest, profiles = (("stage", "ingest"),), (("stage", "profiles"),)
+    before = {**hist("cg_event_loop_lag_seconds", (), 100, 99), **hist("cg_batch_seconds", ingest, 50, 50),
+              **hist("cg_batch_seconds", profiles, 10, 10)}
+    after = {**hist("cg_event_loop_lag_seconds", (), 120, 117), **hist("cg_batch_seconds", ingest, 60, 59),
+             **hist("cg_batch_seconds", profiles, 20, 20), **hist("cg_gc_pause_seconds", (("generation", "2"),), 1, 0)}
+    assert stalls_between(before, after, 12.5) == [
+        Stall(12.5, "worker event loop late", 2), Stall(12.5, "worker ingest batch", 1),
+        Stall(12.5, "worker gen-2 collection", 1)]
+    assert stalls_between(after, after, 13.5) == []
