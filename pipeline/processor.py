@@ -75,6 +75,19 @@ def _mirrors(profile: Profile) -> tuple[str, ...]:
     return tuple(f"v:{v}" for v in sorted(ids))
 
 
+def _linked(visitor_ids: set[str]) -> tuple[str, ...]:
+    """Cookies a customer's event linked: each mirror is rewritten whole with the groups decided.
+
+    A cookie mirrors only the changes decided after it is linked, so it must start
+    from the customer's whole list: otherwise it would show whatever changes reached
+    it, and a group that events decided together left and joined again (no change)
+    would reach it when the same events decided one by one do (a leave, then a
+    join). The hand-over the identity stage sends for a first link rewrites it again
+    (``on_merge_in``); a cookie linked anew after the cap evicted it gets no hand-over.
+    """
+    return tuple(f"v:{v}" for v in sorted(visitor_ids))
+
+
 class SubjectProcessor:
     def __init__(self, registry: GroupRegistry, policy: ProfilePolicy, *, split_layout: bool = True) -> None:
         self.registry = registry
@@ -209,6 +222,8 @@ class SubjectProcessor:
         """
         if events[0].type == "erasure":
             return self.on_erase(profile), 1
+        # Cookies these events link to a customer: their mirror is written whole (see _linked).
+        known = frozenset(profile.visitor_ids) if profile is not None and subject[0] == "c" else frozenset()
         today = self._today(now)
         head = self._prepared(events[0])
         event, day, keys = head
@@ -231,6 +246,8 @@ class SubjectProcessor:
             decided, folded = self._on_full(profile, next_check, event, keys, day, today), 1
         if decided is None:
             return Result(profile=None), folded  # duplicates or no-ops: nothing to store or write
+        if subject[0] == "c" and (linked := profile.visitor_ids - known):
+            return self._result(profile, *decided, reset_mirrors=_linked(linked)), folded
         return self._result(profile, *decided), folded
 
     def _prepared(self, event: Event) -> Prepared:

@@ -18,7 +18,7 @@ from pipeline.rules import memberships
 from schemas.events import EVENT_ADAPTER
 from schemas.groups import GroupDefinition
 
-from .rules.conftest import NOW, view
+from .rules.conftest import NOW, order, signup, view
 from .rules.test_network import definitions
 from .rules.test_properties import events
 
@@ -51,7 +51,8 @@ def sessions(draw: st.DrawFn) -> tuple[list[Any], list[int]]:
 
 
 class Redis:
-    """What the writer shows of results: each subject's groups, and each mirrored cookie's."""
+    """What the writer shows of results: each subject's groups, and each mirrored cookie's
+    (the changes, and a mirror rewritten whole where the result says so)."""
 
     def __init__(self) -> None:
         self.sets: dict[str, set[str]] = {}
@@ -64,6 +65,10 @@ class Redis:
             members -= change.left | change.dropped
             if not members:
                 del self.sets[key]  # Redis keeps no empty set
+        for key in change.reset_mirrors:  # rewritten whole, after the changes (pipeline.store.writer.plan)
+            self.sets.pop(key, None)
+            if change.groups:
+                self.sets[key] = set(change.groups)
 
 
 class Subject:
@@ -218,3 +223,35 @@ def test_a_late_event_on_a_windows_first_day_is_counted_as_added() -> None:
     profile, next_check = _stored(processor, "v:v1", view(NOW - timedelta(days=1)))
     result, taken = processor.on_events(profile, next_check, "v:v1", [view(NOW - timedelta(days=6))], NOW)
     assert taken == 1 and result.joined == {"2"}
+
+
+def test_a_cookie_linked_by_a_customer_s_event_shows_the_customer_s_whole_list_however_events_are_grouped() -> None:
+    """Found by the property above: a signup from a new cookie v2 takes the customer out of
+    "no newsletter consent, or more than one order", and the order after it puts them back.
+    Decided one by one, v2 saw the leave and then the join; folded as one run the group never
+    moved, so v2, had it mirrored only the changes, would have missed it. A linked cookie
+    starts from the customer's whole list instead, decided either way."""
+    defs = [GroupDefinition.model_validate(d) for d in [
+        {"id": "1", "name": "Newsletter", "type": "public"},
+        {"id": "100", "name": "g0", "type": "dynamic", "rules": [
+            {"not": {"field": "consent", "op": "contains", "value": "Newsletter"}},
+            {"connector": "or", "field": "orders", "op": "greater than", "value": 1}]}]]
+    registry = GroupRegistry.from_definitions(defs, POLICY)
+    assert not registry.errors, registry.errors
+    when = NOW - timedelta(days=1)
+    first, again = (order("1", when).model_copy(update={"visitor_id": "v1"}) for _ in range(2))
+    batch = [signup(f"{when:%d/%m/%Y}", visitor_id="v2", public_groups=["1"]), again]
+    alone, together = Subject(registry, "c:c1"), Subject(registry, "c:c1")
+    for side in (alone, together):
+        side.take(side.processor.on_event(None, None, "c:c1", first, NOW))
+        assert side.redis.sets["v:v1"] == {"100"}
+    for e in batch:
+        alone.take(alone.processor.on_event(alone.profile, alone.next_check, "c:c1", e, NOW))
+    done = 0
+    while done < len(batch):
+        result, taken = together.processor.on_events(together.profile, together.next_check, "c:c1",
+                                                     batch[done:], NOW)
+        together.take(result)
+        done += taken
+    assert alone.redis.sets["v:v2"] == alone.redis.sets["c:c1"] == {"1", "100"}
+    assert together.redis.sets == alone.redis.sets
