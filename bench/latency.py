@@ -134,11 +134,21 @@ SAMPLE_SECONDS = 1.0
 SLOW = "0.1"  # the histograms' bucket bound a stall exceeds
 
 
-def over(samples: dict, name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
-    """How many observations of histogram ``name`` (with ``labels``) exceeded :data:`SLOW` seconds."""
+def over(samples: dict, name: str, labels: tuple[tuple[str, str], ...] = (), bound: str = SLOW) -> float:
+    """How many observations of histogram ``name`` (with ``labels``) exceeded ``bound`` seconds."""
     count = samples.get((f"{name}_count", labels), 0.0)
-    under = samples.get((f"{name}_bucket", tuple(sorted((*labels, ("le", SLOW))))), 0.0)
+    under = samples.get((f"{name}_bucket", tuple(sorted((*labels, ("le", bound))))), 0.0)
     return count - under
+
+
+def longest(before: dict, after: dict, name: str, labels: tuple[tuple[str, str], ...] = ()) -> str:
+    """The highest bucket bound over :data:`SLOW` that an observation between the scrapes exceeded, or ""."""
+    bounds = sorted((float(le), le) for key, label_set in after if key == f"{name}_bucket"
+                    for le in [dict(label_set).get("le", "+Inf")]
+                    if le != "+Inf" and float(le) > float(SLOW)
+                    and tuple(sorted(kv for kv in label_set if kv[0] != "le")) == tuple(sorted(labels)))
+    exceeded = [le for _, le in bounds if over(after, name, labels, le) - over(before, name, labels, le) > 0]
+    return exceeded[-1] if exceeded else ""
 
 
 def stalls_between(before: dict, after: dict, at: float) -> list[Stall]:
@@ -152,7 +162,8 @@ def stalls_between(before: dict, after: dict, at: float) -> list[Stall]:
                                  for gen in gens)]:
         n = int(over(after, name, labels) - over(before, name, labels))
         if n > 0:
-            found.append(Stall(at, what, n))
+            bound = longest(before, after, name, labels)
+            found.append(Stall(at, f"{what} (the longest over {bound} s)" if bound else what, n))
     return found
 
 

@@ -54,7 +54,7 @@ from pipeline.stream.faust_compat import install_overrides, topic_partition_coun
 from pipeline.stream.health import Health
 from pipeline.stream.ingest import Ingest
 from pipeline.stream.lean_monitor import LeanMonitor
-from pipeline.stream.loop_lag import watch_loop_lag
+from pipeline.stream.loop_lag import LoopWatchdog, watch_loop_lag
 from pipeline.stream.maintenance import Maintenance
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.partitioning import SubjectPartitioner
@@ -237,7 +237,12 @@ class Worker:
         await self.watcher.run()
 
     async def _watch_loop_lag(self) -> None:
-        await watch_loop_lag(self.metrics.loop_lag_seconds.observe)
+        watchdog = LoopWatchdog(self.settings.loop_stall_log_seconds)  # this thread: the loop's
+        watchdog.start()
+        try:
+            await watch_loop_lag(self.metrics.loop_lag_seconds.observe, beat=watchdog.beat)
+        finally:
+            watchdog.stop()
 
     async def _definitions_changed(self, registry: GroupRegistry) -> None:
         for kind in ("public", "private", "dynamic"):

@@ -75,3 +75,17 @@ def test_stalls_are_the_observations_over_a_tenth_of_a_second_between_two_scrape
         Stall(12.5, "worker event loop late", 2), Stall(12.5, "worker ingest batch", 1),
         Stall(12.5, "worker gen-2 collection", 1)]
     assert stalls_between(after, after, 13.5) == []
+
+
+def test_a_stall_says_the_highest_bucket_it_exceeded() -> None:
+    def lag(count: float, **under: float) -> dict:  # type: ignore[type-arg]
+        return {("cg_event_loop_lag_seconds_count", ()): count,
+                **{("cg_event_loop_lag_seconds_bucket", (("le", le.replace("_", ".")),)): n
+                   for le, n in under.items()},
+                ("cg_event_loop_lag_seconds_bucket", (("le", "+Inf"),)): count}
+
+    before = lag(100, **{"0_1": 100, "0_25": 100, "0_5": 100, "1_0": 100, "5_0": 100})
+    one_long = lag(103, **{"0_1": 100, "0_25": 101, "0_5": 102, "1_0": 102, "5_0": 103})  # 0.2, 0.7, 1.7 s
+    assert stalls_between(before, one_long, 3.0) == [Stall(3.0, "worker event loop late (the longest over 1.0 s)", 3)]
+    short = lag(101, **{"0_1": 100, "0_25": 101, "0_5": 101, "1_0": 101, "5_0": 101})  # 0.2 s: no bucket above 0.1
+    assert stalls_between(before, short, 3.0) == [Stall(3.0, "worker event loop late", 1)]
