@@ -48,6 +48,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.memo import Memo
 from pipeline.profile.model import (
     CUSTOMER_PREFIX,
     VISITOR_PREFIX,
@@ -91,8 +92,7 @@ def merge_hash(merge_id: str) -> int:
 # --- behaviour --------------------------------------------------------------
 
 
-_ROWS: dict[tuple[str, str, str | None, str | None], list[tuple[Kind, str]]] = {}
-_MEMO_LIMIT = 100_000
+_ROWS: Memo[tuple[str, str, str | None, str | None], list[tuple[Kind, str]]] = Memo()
 
 
 def _one_product_rows(action: str, product: Product) -> list[tuple[Kind, str]]:
@@ -106,9 +106,7 @@ def _one_product_rows(action: str, product: Product) -> list[tuple[Kind, str]]:
             value = normalise(raw) if raw else ""
             if value:
                 found[((action, dimension), value)] = None  # type: ignore[index]  # the literals make a Kind; mypy widens them
-        if len(_ROWS) >= _MEMO_LIMIT:
-            _ROWS.clear()
-        rows = _ROWS[memo] = list(found)
+        rows = _ROWS.put(memo, list(found))
     return rows
 
 

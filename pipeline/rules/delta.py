@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from pipeline.memo import Memo
 from pipeline.profile import Profile
 from pipeline.profile.model import Kind
 from pipeline.rules.behaviour import Behaviour, window_days
@@ -31,7 +32,6 @@ from pipeline.rules.index import phrases
 from pipeline.rules.network import Buckets, Evaluation, RuleNetwork, buckets_of
 from pipeline.rules.values import Duration
 
-_MEMO_LIMIT = 100_000
 _NO_VALUES: Mapping[str, dict[int, int]] = MappingProxyType({})
 
 
@@ -113,9 +113,9 @@ class Changes:
                 windows.setdefault((node.within, node.between), []).append((node.at_least, number))
             self.signatures[signature] = members[0][1], tuple(
                 (w, b, tuple(sorted(ns))) for (w, b), ns in windows.items()), buckets_of(members[0][1])
-        self._rows: dict[tuple[Kind, str], tuple[Signature, ...]] = {}
-        self._events: dict[Buckets, tuple[tuple[int, Behaviour, tuple[Window, ...], Buckets | None], ...]] = {}
-        self._scalars: dict[frozenset[str], tuple[dict[str, tuple[tuple[int, Compare], ...]], tuple[int, ...]]] = {}
+        self._rows: Memo[tuple[Kind, str], tuple[Signature, ...]] = Memo()
+        self._events: Memo[Buckets, tuple[tuple[int, Behaviour, tuple[Window, ...], Buckets | None], ...]] = Memo()
+        self._scalars: Memo[frozenset[str], tuple[dict[str, tuple[tuple[int, Compare], ...]], tuple[int, ...]]] = Memo()
 
     def _row(self, kind: Kind, value: str) -> tuple[Signature, ...]:
         """The signatures that sum one counted row: those reading its keys, checked as ``_sum_days`` would."""
@@ -131,9 +131,7 @@ class Changes:
             candidates = {nodes[n] for key in keys for n in by_key.get(key, ())}
             found = tuple({c.signature: None for c in candidates
                            if isinstance(c, Behaviour) and _counts(c, kind, value)})
-            if len(self._rows) >= _MEMO_LIMIT:
-                self._rows.clear()
-            self._rows[(kind, value)] = found
+            self._rows.put((kind, value), found)
         return found
 
     def behaviour(self, rows: Sequence[tuple[Kind, str]]) -> tuple[Added, ...]:
@@ -146,9 +144,7 @@ class Changes:
                 for signature in self._row(kind, value):
                     added[signature] = added.get(signature, 0) + 1
             behaviour = tuple((n, *self.signatures[sig]) for sig, n in added.items())
-            if len(self._events) >= _MEMO_LIMIT:
-                self._events.clear()
-            self._events[memo] = behaviour
+            self._events.put(memo, behaviour)
         return behaviour
 
     def scalars(self, keys: frozenset[str]) -> tuple[dict[str, tuple[tuple[int, Compare], ...]], tuple[int, ...]]:
@@ -164,9 +160,7 @@ class Changes:
                     elif (number, compare) not in fields.get(compare.field.name, ()):
                         fields.setdefault(compare.field.name, []).append((number, compare))
             scalars = {f: tuple(n) for f, n in fields.items()}, tuple(sorted(others))
-            if len(self._scalars) >= _MEMO_LIMIT:
-                self._scalars.clear()
-            self._scalars[keys] = scalars
+            self._scalars.put(keys, scalars)
         return scalars
 
     def before(self, profile: Profile, keys: frozenset[str], today: int) -> Snapshot:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
+from pipeline.memo import Memo
 from pipeline.profile import normalise
 from pipeline.rules.compiler import CompiledGroup
 from pipeline.rules.fields import MAX_PHRASE_WORDS
@@ -32,8 +33,7 @@ EVERYTHING = "*"
 _NONE: frozenset[str] = frozenset()
 
 
-_PRODUCT_KEYS: dict[tuple[str, str, str | None, str | None], frozenset[str]] = {}
-_MEMO_LIMIT = 100_000
+_PRODUCT_KEYS: Memo[tuple[str, str, str | None, str | None], frozenset[str]] = Memo()
 
 
 def _product_keys(action: str, product: Product) -> frozenset[str]:
@@ -46,9 +46,7 @@ def _product_keys(action: str, product: Product) -> frozenset[str]:
             found |= {f"{action}:brand:{normalise(product.brand)}", f"{action}:brand:*"}
         if product.category:
             found |= {f"{action}:category:{normalise(product.category)}", f"{action}:category:*"}
-        if len(_PRODUCT_KEYS) >= _MEMO_LIMIT:
-            _PRODUCT_KEYS.clear()
-        keys = _PRODUCT_KEYS[memo] = frozenset(found | {"activity"})
+        keys = _PRODUCT_KEYS.put(memo, frozenset(found | {"activity"}))
     return keys
 
 
@@ -105,7 +103,7 @@ class RuleIndex:
             for key in group.reads - {"time"}:
                 self._by_key[key].add(group.id)
         self.time_dependent = frozenset(g.id for g in self.groups.values() if g.time_dependent)
-        self._memo: dict[frozenset[str], list[CompiledGroup]] = {}
+        self._memo: Memo[frozenset[str], list[CompiledGroup]] = Memo()
 
     def affected(self, keys: Iterable[str]) -> list[CompiledGroup]:
         """The groups reading any of ``keys``, by ID (read only: the answer may be shared)."""
@@ -119,9 +117,7 @@ class RuleIndex:
                 for key in memo:
                     ids |= self._by_key.get(key, _NONE)
                 found = [self.groups[i] for i in sorted(ids)]
-            if len(self._memo) >= _MEMO_LIMIT:
-                self._memo.clear()
-            self._memo[memo] = found  # events' key sets recur (memoised per product)
+            self._memo.put(memo, found)  # events' key sets recur (memoised per product)
         return found
 
     def for_event(self, event: Event) -> list[CompiledGroup]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from aiokafka.partitioner import DefaultPartitioner
 
-_MEMO_LIMIT = 200_000
+from pipeline.memo import Memo
+
+_MEMO_LIMIT = 200_000  # keys remembered: about a day's visitors of a big shop
 
 
 def bare_id(subject: str) -> str:
@@ -26,20 +28,17 @@ class SubjectPartitioner:
         self.partitions = partitions
         self._all = list(range(partitions))
         self._default = DefaultPartitioner()
-        self._known: dict[bytes, int] = {}
+        self._known: Memo[bytes, int] = Memo(_MEMO_LIMIT)
 
     def of_key(self, key: bytes) -> int:
         """Kafka's default partitioner (murmur2, as the Java client and aiokafka).
 
         Called for every event and every hand-on, and aiokafka's murmur2 is pure
-        Python (~5 µs): the answers are memoised in a bounded dict (emptied when full).
+        Python (~5 µs): the answers are memoised in a bounded :class:`~pipeline.memo.Memo`.
         """
         known = self._known.get(key)
         if known is None:
-            known = self._default(key, self._all, self._all)
-            if len(self._known) >= _MEMO_LIMIT:
-                self._known.clear()
-            self._known[key] = known
+            known = self._known.put(key, self._default(key, self._all, self._all))
         return known
 
     def of_subject(self, subject: str) -> int:
