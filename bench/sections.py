@@ -38,7 +38,11 @@ THROUGHPUT_NOTE = (
     "merely sent on are awaited after the table writes, not before them. Since the run of 2026-12-03 "
     "(da96c27): a batch's changelog flush runs while the next batch is handled (`take_batches(settle=...)`), "
     "and Faust's fetch loop no longer stops to commit every 10,000 messages (`faust_compat.drain_in_order`; "
-    "the 1 s commit timer commits).")
+    "the 1 s commit timer commits). Since the run of 2026-12-03 (d0b4f94): the hot path's bounded memos "
+    "forget their oldest entry at a time instead of being emptied whole at 100,000 entries "
+    "(`pipeline/memo.py`): emptying them held the worker's event loop ~0.1-0.2 s at the same point of every "
+    "latency run (11.2 s after the warm-up in three runs), the one cluster of slow probes, found by the loop "
+    "watchdog (`CG_LOOP_STALL_LOG_SECONDS`, which logs the loop thread's stack when the loop is held).")
 
 
 def ms(seconds: float) -> str:
