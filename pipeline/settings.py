@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     #: written) makes /healthz say "not ready" with the reason.
     stall_after_seconds: float = Field(default=30.0, gt=0)
     #: The event loop held this long (nothing woke: a long batch, a blocking call) makes
-    #: the worker log its loop thread's stack, and again each time as long again passes.
+    #: the worker log its loop thread's stack, and again each time the hold has doubled.
     loop_stall_log_seconds: float = Field(default=0.5, gt=0)
     #: A stopping worker (SIGTERM, SIGINT) that has not exited after this long exits
     #: anyway, as a crash would: nothing is lost, its input is redelivered.

@@ -11,8 +11,9 @@ benchmark reports them beside its slow probes).
 The histogram says *that* the loop was held, only once it is free again. The
 :class:`LoopWatchdog` says *where*: a thread of its own, which the task's
 heart-beat keeps quiet, logs the loop thread's stack once the loop has not
-woken for ``CG_LOOP_STALL_LOG_SECONDS``, and again each time that much more
-passes (a stall of several seconds leaves a few samples of its stack), so an
+woken for ``CG_LOOP_STALL_LOG_SECONDS``, and again each time the hold has
+doubled (a long stall leaves a few samples of its stack, and a table recovery
+that holds the loop for minutes a dozen log entries, not thousands), so an
 on-call engineer finds the culprit in the log, not in a reproduction.
 """
 
@@ -58,7 +59,7 @@ class LoopWatchdog:
     :meth:`beat` runs on the loop (from :func:`watch_loop_lag`); :meth:`check`
     runs in the watchdog's own thread every ``poll`` seconds (or in a test) and
     reports through ``report(held_seconds, stack)``: once when the loop has been
-    held ``stall_seconds``, then after each further ``stall_seconds``.
+    held ``stall_seconds``, then at twice, four times... that long.
     """
 
     def __init__(self, stall_seconds: float, thread_id: int | None = None,
@@ -81,7 +82,7 @@ class LoopWatchdog:
 
     def check(self) -> None:
         held = self.clock() - self.last_beat
-        if held >= self.stall_seconds * (self.reported + 1):
+        if held >= self.stall_seconds * (1 << self.reported):
             if self.reported == 0:
                 self.stalls += 1
             self.reported += 1
