@@ -1,7 +1,7 @@
 """A bounded memo that forgets its oldest entry at a time, never all of them at once.
 
 The hot path memoises what recurs across events (a product's keys and rows, an
-event's key set's groups and scalar nodes). Each memo is bounded, and was
+event's key set's groups and scalar nodes, a comparison's answer per value and day). Each memo is bounded, and was
 emptied whole on reaching its bound: freeing 100,000 entries of nested tuples
 and dicts at once held the worker's one event loop for tens of milliseconds,
 and the memos filled up at the same point of the same traffic, so the latency

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TypeAlias, cast
 
+from pipeline.memo import Memo
 from pipeline.profile import Profile
 from pipeline.profile.model import Kind
 from pipeline.rules.behaviour import Behaviour
@@ -80,8 +81,8 @@ class RuleNetwork:
         # A field comparison's answer and change day depend on the field's value and the day
         # alone: remembered per node, (value, day) -> (holds, change day), shared by every
         # subject (a back-fill over a million profiles sees a few hundred distinct values).
-        self.answers: tuple[dict[tuple[object, int], tuple[bool, int | None]] | None, ...] = tuple(
-            {} if isinstance(node, Compare) else None for node in self.nodes)
+        self.answers: tuple[Memo[tuple[object, int], tuple[bool, int | None]] | None, ...] = tuple(
+            Memo(ANSWERS_PER_NODE) if isinstance(node, Compare) else None for node in self.nodes)
         self.by_key: dict[str, list[int]] = {}
         for number, condition in enumerate(self.nodes):
             for key in condition.reads():
@@ -144,9 +145,7 @@ class Evaluation:
         assert memo is not None
         found = memo.get((actual, day))
         if found is None:
-            if len(memo) >= ANSWERS_PER_NODE:
-                memo.clear()
-            found = memo[actual, day] = node._test(actual, day), node.change_from(actual, day)  # noqa: SLF001 - its own test
+            found = memo.put((actual, day), (node._test(actual, day), node.change_from(actual, day)))  # noqa: SLF001 - its own test
         self.last = number, day, found
         return found
 
