@@ -129,6 +129,9 @@ class Stall:
     what: str
     count: int
 
+    def __str__(self) -> str:
+        return f"{self.at:.1f} s: {self.what}{f' ×{self.count}' if self.count > 1 else ''}"
+
 
 SAMPLE_SECONDS = 1.0
 SLOW = "0.1"  # the histograms' bucket bound a stall exceeds
@@ -141,13 +144,19 @@ def over(samples: dict, name: str, labels: tuple[tuple[str, str], ...] = (), bou
     return count - under
 
 
+def over_between(before: dict, after: dict, name: str, labels: tuple[tuple[str, str], ...] = (),
+                 bound: str = SLOW) -> int:
+    """How many observations between two scrapes exceeded ``bound`` seconds."""
+    return int(over(after, name, labels, bound) - over(before, name, labels, bound))
+
+
 def longest(before: dict, after: dict, name: str, labels: tuple[tuple[str, str], ...] = ()) -> str:
     """The highest bucket bound over :data:`SLOW` that an observation between the scrapes exceeded, or ""."""
     bounds = sorted((float(le), le) for key, label_set in after if key == f"{name}_bucket"
                     for le in [dict(label_set).get("le", "+Inf")]
                     if le != "+Inf" and float(le) > float(SLOW)
                     and tuple(sorted(kv for kv in label_set if kv[0] != "le")) == tuple(sorted(labels)))
-    exceeded = [le for _, le in bounds if over(after, name, labels, le) - over(before, name, labels, le) > 0]
+    exceeded = [le for _, le in bounds if over_between(before, after, name, labels, le) > 0]
     return exceeded[-1] if exceeded else ""
 
 
@@ -160,7 +169,7 @@ def stalls_between(before: dict, after: dict, at: float) -> list[Stall]:
                                *((f"worker {stage} batch", "cg_batch_seconds", (("stage", stage),)) for stage in stages),
                                *((f"worker gen-{gen} collection", "cg_gc_pause_seconds", (("generation", gen),))
                                  for gen in gens)]:
-        n = int(over(after, name, labels) - over(before, name, labels))
+        n = over_between(before, after, name, labels)
         if n > 0:
             bound = longest(before, after, name, labels)
             found.append(Stall(at, f"{what} (the longest over {bound} s)" if bound else what, n))
@@ -179,9 +188,9 @@ def gc_stats(before: dict, after: dict) -> dict[str, GcStats]:
         gen = (("generation", dict(labels)["generation"]),)
         count = int(delta("cg_gc_pause_seconds_count", gen))
         if count:
-            under = delta("cg_gc_pause_seconds_bucket", (*gen, ("le", "0.05")))
             found[dict(labels)["generation"]] = GcStats(
-                count, delta("cg_gc_pause_seconds_sum", gen), count - int(under))
+                count, delta("cg_gc_pause_seconds_sum", gen),
+                over_between(before, after, "cg_gc_pause_seconds", gen, "0.05"))
     return dict(sorted(found.items()))
 
 
@@ -338,7 +347,7 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
         say(f"  worker CPU while sending: {result.worker_cpu_share:.0%} of a core, "
             f"{result.worker_cpu_us_per_event:,.0f} µs per event")
     for stall in stalls:
-        say(f"  at {stall.at:.1f} s: {stall.what}{f' ×{stall.count}' if stall.count > 1 else ''}")
+        say(f"  at {stall}")
     for stage, b in batches.items():
         say(f"  worker {stage} batches: {b.batches:,} of {b.mean_events:,.1f} messages, {b.mean_ms:,.1f} ms each "
             f"({b.seconds / sent_seconds:.0%} of the time)")

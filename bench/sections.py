@@ -213,7 +213,7 @@ def stalls_line(lat: Any) -> str:
                 "no collection that long (`cg_event_loop_lag_seconds`, `cg_batch_seconds`, scraped every second).")
     return (" Pauses of 0.1 s or more, seen at (seconds after the warm-up; the worker's within a second of them, "
             "from `cg_event_loop_lag_seconds`, `cg_batch_seconds` and `cg_gc_pause_seconds` scraped every second): "
-            + ", ".join(f"{s.at:.1f} s: {s.what}{f' ×{s.count}' if s.count > 1 else ''}" for s in stalls) + ".")
+            + ", ".join(map(str, stalls)) + ".")
 
 
 def latency_batched_section(lat: Any) -> Section:

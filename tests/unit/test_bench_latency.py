@@ -75,6 +75,8 @@ def test_stalls_are_the_observations_over_a_tenth_of_a_second_between_two_scrape
         Stall(12.5, "worker event loop late", 2), Stall(12.5, "worker ingest batch", 1),
         Stall(12.5, "worker gen-2 collection", 1)]
     assert stalls_between(after, after, 13.5) == []
+    assert [str(s) for s in stalls_between(before, after, 12.5)[:2]] == [
+        "12.5 s: worker event loop late ×2", "12.5 s: worker ingest batch"]
 
 
 def test_a_stall_says_the_highest_bucket_it_exceeded() -> None:
