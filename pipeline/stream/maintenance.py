@@ -111,16 +111,33 @@ class Maintenance:
         """Rebuild a partition's Redis state when Redis has lost it (its sentinel key is gone).
 
         A Redis restarted without persistence, a failover to an empty replica or a
-        FLUSHALL all take the sentinels with them. A partition with no stored profile
-        has nothing to lose (a first start): it is marked the same way, but not
-        reported or counted as a repair. The owner of each partition then
+        FLUSHALL all take the sentinels with them. The owner of each partition then
         asks its profile stage to reconcile the partition (the same rewrite as
         ``customer-groups reconcile``), in order with the partition's other work, and
         sets the sentinel again: a loss during the repair is noticed and repaired too.
+        The worker's timer calls it; not during a rebalance, which ends with
+        :meth:`check_redis_at_recovery`.
         """
         ctx = self.ctx
         if not ctx.ready.is_set() or ctx.placement.rebalancing():
             return
+        await self._check_sentinels()
+
+    async def check_redis_at_recovery(self) -> None:
+        """:meth:`check_redis` once the tables are recovered, before the streams resume.
+
+        Nothing of this assignment has been processed yet, so a partition with no
+        stored profile has nothing to lose: a first start, marked but not reported
+        or counted as a repair. Only here does "no stored profile" tell a first start
+        from a loss: the timer's first check comes seconds later, when a first start
+        over a waiting backlog has stored profiles whose Redis writes are all there,
+        and a check then called that a loss (a warning, a repair counted, every
+        partition rewritten while the backlog is read).
+        """
+        await self._check_sentinels()
+
+    async def _check_sentinels(self) -> None:
+        ctx = self.ctx
         owned = ctx.placement.owned_partitions()
         if not owned:
             return

@@ -251,9 +251,11 @@ class Worker:
             await self.maintenance.request_sync()
 
     async def _after_recovery(self) -> None:
-        """After every rebalance: rebuild the re-check schedule, bring partitions up to date."""
+        """After every rebalance, before the streams resume: rebuild the re-check schedule,
+        mark or repair each owned partition's Redis state, bring partitions up to date."""
         self.schedule.clear()
         self.maintenance.rebuild_partition_index()
+        await self.maintenance.check_redis_at_recovery()
         if self.watcher.ready.is_set():
             await self.maintenance.request_sync()
 

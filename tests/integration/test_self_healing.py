@@ -6,6 +6,7 @@ detail hash) after the loss and repair must equal the state before the loss.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -71,3 +72,24 @@ async def test_redis_losing_its_data_is_repaired_exactly(settings: Settings, red
         assert "12" in await eventually(lambda: redis.smembers(f"{prefix}:s:{{c:c0}}"), lambda g: "12" in g)
         assert await eventually(lambda: redis.smembers(f"{prefix}:s:{{v:ck0}}"),  # the cookie mirrors it
                                 lambda g: g == {"12", "20"}) == {"12", "20"}
+
+
+async def test_a_first_start_over_a_backlog_is_no_repair(settings: Settings, redis: Redis) -> None:
+    """Events wait in Kafka before the first worker ever starts: it marks its partitions
+    before reading them, so its periodic check never mistakes the profiles it then stores
+    for a Redis that lost its state (no warning, no repair, no rewrite)."""
+    settings = settings.model_copy(update={"redis_check_seconds": 0.2})
+    clock = Clock()
+    await prepare(settings)
+    await apply(settings, GROUPS)
+    await produce(settings, _events(clock), key_by_visitor=True)  # the backlog, before any worker
+    prefix = settings.redis_prefix
+    sentinels = [KeySpace(prefix).sentinel(p) for p in range(settings.topic_partitions)]
+    async with running_worker(settings, clock) as worker:
+        done = await eventually(lambda: snapshot(redis, prefix),
+                                lambda s: s.summary() == {"subject sets": 30, "group sets": 4, "cookie links": 10,
+                                                          "detail hashes": 10})
+        assert done.summary() == {"subject sets": 30, "group sets": 4, "cookie links": 10, "detail hashes": 10}
+        assert await redis.exists(*sentinels) == len(sentinels)
+        await asyncio.sleep(1.0)  # five more checks over the stored profiles, should one come late
+        assert worker.metrics.redis_repairs._value.get() == 0  # noqa: SLF001
