@@ -121,7 +121,7 @@ class Maintenance:
         ctx = self.ctx
         if not ctx.ready.is_set() or ctx.placement.rebalancing():
             return
-        await self._check_sentinels()
+        await self.check_redis_at_recovery()
 
     async def check_redis_at_recovery(self) -> None:
         """:meth:`check_redis` once the tables are recovered, before the streams resume.
@@ -134,9 +134,6 @@ class Maintenance:
         and a check then called that a loss (a warning, a repair counted, every
         partition rewritten while the backlog is read).
         """
-        await self._check_sentinels()
-
-    async def _check_sentinels(self) -> None:
         ctx = self.ctx
         owned = ctx.placement.owned_partitions()
         if not owned:

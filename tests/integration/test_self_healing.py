@@ -24,6 +24,9 @@ GROUPS = [
     {"id": "20", "name": "Customers", "type": "dynamic", "rules": [["registered", "equals", "yes"]]},
 ]
 
+#: The Redis state of :func:`_events`, by kind of key.
+EXPECTED = {"subject sets": 30, "group sets": 4, "cookie links": 10, "detail hashes": 10}
+
 
 def _events(clock: Clock) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
@@ -51,9 +54,8 @@ async def test_redis_losing_its_data_is_repaired_exactly(settings: Settings, red
         assert worker.metrics.redis_repairs._value.get() == 0  # noqa: SLF001
         await produce(settings, _events(clock), key_by_visitor=True)
         before = await eventually(lambda: snapshot(redis, prefix),
-                                  lambda s: s.summary() == {"subject sets": 30, "group sets": 4, "cookie links": 10,
-                                                                "detail hashes": 10})
-        assert before.summary() == {"subject sets": 30, "group sets": 4, "cookie links": 10, "detail hashes": 10}
+                                  lambda s: s.summary() == EXPECTED)
+        assert before.summary() == EXPECTED
         repairs = worker.metrics.redis_repairs._value.get()  # noqa: SLF001
 
         # the data is gone (a restart without persistence, a failover to an empty replica)
@@ -87,9 +89,8 @@ async def test_a_first_start_over_a_backlog_is_no_repair(settings: Settings, red
     sentinels = [KeySpace(prefix).sentinel(p) for p in range(settings.topic_partitions)]
     async with running_worker(settings, clock) as worker:
         done = await eventually(lambda: snapshot(redis, prefix),
-                                lambda s: s.summary() == {"subject sets": 30, "group sets": 4, "cookie links": 10,
-                                                          "detail hashes": 10})
-        assert done.summary() == {"subject sets": 30, "group sets": 4, "cookie links": 10, "detail hashes": 10}
+                                lambda s: s.summary() == EXPECTED)
+        assert done.summary() == EXPECTED
         assert await redis.exists(*sentinels) == len(sentinels)
         await asyncio.sleep(1.0)  # five more checks over the stored profiles, should one come late
         assert worker.metrics.redis_repairs._value.get() == 0  # noqa: SLF001
