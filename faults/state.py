@@ -2,8 +2,9 @@
 
 Every key under the run's prefix is read (SCAN, never KEYS): group sets,
 per-subject sets, cookie links and detail hashes, with the prefix taken off so
-two runs under different prefixes compare key by key. Reconcile reports and
-the per-partition sentinels (``h:``) are bookkeeping, not state, and are left out.
+two runs under different prefixes compare key by key. Reconcile reports, the
+per-partition sentinels (``h:``) and replay marks (``o:``) are bookkeeping, not
+state, and are left out.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Snapshot:
 
 async def snapshot(redis: Redis, prefix: str) -> Snapshot:
     state = Snapshot()
-    skip = (f"{prefix}:reconcile:", f"{prefix}:h:")
+    skip = (f"{prefix}:reconcile:", f"{prefix}:h:", f"{prefix}:o:")
     async for raw in redis.scan_iter(match=f"{prefix}:*", count=1000):
         key = raw.decode() if isinstance(raw, bytes) else raw
         if key.startswith(skip):

@@ -16,6 +16,9 @@ tag in braces, so the keys one lookup needs live in one slot:
   that comes back logged out is still recognised with one SMEMBERS.
 - ``{prefix}:h:{p<partition>}`` — STRING, a sentinel per partition: gone means
   Redis lost data, and the partition's owner rebuilds it from the profile table.
+- ``{prefix}:o:{p<partition>}:<topic>`` — STRING, an offset per input partition:
+  Redis holds no effect of that partition's records at or past it (the worker
+  moves it ahead before writing; :mod:`pipeline.stream.replay`).
 - ``{prefix}:d:{c:<customer_id>}`` — HASH of a customer's details for exports:
   ``email``, ``first_name``, ``last_name``, ``date_joined`` (ISO date), and per
   group ``consent:<group_id>`` / ``staff:<group_id>`` (JSON: granted/member,
@@ -51,6 +54,10 @@ class KeySpace:
         """Set by a partition's owner once Redis holds that partition's state: its absence means
         Redis lost data (restart without persistence, failover to an empty replica, a flush)."""
         return f"{self.prefix}:h:{{p{partition}}}"
+
+    def replay_mark(self, topic: str, partition: int) -> str:
+        """Redis holds no effect of ``topic[partition]``'s records at or past this offset (pipeline.stream.replay)."""
+        return f"{self.prefix}:o:{{p{partition}}}:{topic}"
 
     def reconcile_report(self, request_id: str) -> str:
         return f"{self.prefix}:reconcile:{request_id}"

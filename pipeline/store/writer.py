@@ -113,6 +113,15 @@ class MembershipWriter:
     def pending(self) -> int:
         return len(self._pending)
 
+    async def groups_of(self, subjects: list[str]) -> dict[str, set[str]]:
+        """What Redis shows of each subject's groups now (its subject set), in one round trip per node."""
+        pipe = self.redis.pipeline(transaction=False)
+        for subject in subjects:
+            pipe.smembers(self.keys.subject(subject))
+        found = await pipe.execute()
+        return {subject: {m.decode() if isinstance(m, bytes) else m for m in members}
+                for subject, members in zip(subjects, found, strict=True)}
+
     async def flush(self) -> int:
         """Send what is staged (coalesced); on failure nothing is forgotten, so the caller can retry.
 

@@ -25,6 +25,7 @@ from pipeline.store.writer import Command
 from pipeline.stream.health import Health
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.partitioning import SubjectPartitioner
+from pipeline.stream.replay import ReplayWindow
 from pipeline.stream.schedule import RecheckSchedule
 from pipeline.stream.sinks import Sinks
 from pipeline.stream.state import ProfileStore, Table
@@ -58,6 +59,10 @@ class Writer(Protocol):
 
     async def flush(self) -> int: ...
 
+    async def groups_of(self, subjects: list[str]) -> dict[str, set[str]]:
+        """What Redis shows of each subject's groups now (read, never staged)."""
+        ...
+
     def fresh(self) -> Writer:
         """An empty writer to the same Redis, for writes in flight beside this one's (a back-fill)."""
         ...
@@ -89,6 +94,8 @@ class StageContext:
     """Set once the definitions topic has been read to its end."""
     after_batch: Callable[[], None] = lambda: None
     """Called when a stage's batch is done and flushed (the worker's :class:`~pipeline.stream.collector.BatchFreezer`)."""
+    replay: ReplayWindow = field(default_factory=ReplayWindow)
+    """Input a previous owner may have processed: its subjects are rewritten whole in Redis."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """One profile or identity mutation at a time: the stages share the tables and the writer,
     and interleaving at an await could lose an update."""

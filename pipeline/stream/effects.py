@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -29,6 +29,7 @@ from pipeline.stream.dead_letter import record
 from schemas.decode import EventRejected
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 #: Redis cannot take the command now, but will: unreachable, or (a Redis Cluster) a slot without a
@@ -144,13 +145,23 @@ class Effects:
     async def flush_redis(self, writer: Writer | None = None) -> None:
         """Write what is staged (in the stage's writer, or ``writer``); retry (never drop) while
         Redis is unreachable."""
+        target = writer or self.ctx.writer
+
+        async def timed() -> None:  # the attempt that succeeded, not the waits before it
+            started = time.perf_counter()
+            await target.flush()
+            self.ctx.metrics.redis_flush_seconds.observe(time.perf_counter() - started)
+
+        await self.with_redis(timed)
+
+    async def with_redis(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()`` (a Redis round trip), retried with backoff while Redis is unreachable;
+        an outage is logged once and shown in health until Redis answers again."""
         ctx = self.ctx
-        target = writer or ctx.writer
         delays = self.retry.delays()
         while True:
-            started = time.perf_counter()
             try:
-                await target.flush()
+                answer = await call()
             except Exception as exc:
                 if not is_connection_error(exc):
                     raise
@@ -163,8 +174,7 @@ class Effects:
             if "redis" in ctx.health.failing_now:
                 log.warning("Redis answers again: writes resumed")
                 ctx.health.recovered("redis")
-            ctx.metrics.redis_flush_seconds.observe(time.perf_counter() - started)
-            return
+            return answer
 
     async def dead_letter(self, event: Any, raw: bytes | None, rejected: EventRejected,
                           stage: str, batch_index: int | None = None) -> None:

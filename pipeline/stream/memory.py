@@ -21,7 +21,7 @@ from pipeline.profile import ProfilePolicy
 from pipeline.registry import GroupRegistry
 from pipeline.settings import Settings
 from pipeline.store.keys import KeySpace
-from pipeline.store.writer import Command, plan
+from pipeline.store.writer import Command, coalesce, plan
 from pipeline.stream.context import StageContext
 from pipeline.stream.health import Health
 from pipeline.stream.metrics import Metrics
@@ -38,6 +38,11 @@ class _Message:
     offset: int
     key: bytes | None
 
+    @property
+    def tp(self) -> tuple[str, int]:
+        """As Faust's ``Message.tp`` (a named tuple: equal to, and hashed as, this one)."""
+        return (self.topic, self.partition)
+
 
 @dataclass
 class LocalMessage:
@@ -52,11 +57,46 @@ class LocalMessage:
         return cls(key, value, _Message(topic, partition, offset, key))
 
 
-class RecordingWriter:
-    """The writer protocol over a list: each flush appends the coalesced-in-order commands it sent."""
+class MemoryRedis:
+    """The keys the writer's commands leave, as Redis would hold them (sets, strings, hashes)."""
 
-    def __init__(self, keys: KeySpace) -> None:
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def apply(self, command: Command) -> None:
+        op, key, *args = command
+        data = self.data
+        if op == "DEL":
+            for k in (key, *args):
+                data.pop(k, None)
+        elif op == "SET":
+            data[key] = args[0]
+        elif op in ("SADD", "HSET"):
+            if op == "SADD":
+                data.setdefault(key, set()).update(args)
+            else:
+                data.setdefault(key, {}).update(zip(args[::2], args[1::2], strict=True))
+        elif op in ("SREM", "HDEL"):
+            found = data.get(key)
+            if found is not None:
+                for member in args:
+                    if isinstance(found, set):
+                        found.discard(member)
+                    else:
+                        found.pop(member, None)
+                if not found:  # Redis keeps no empty set or hash
+                    del data[key]
+        else:
+            raise ValueError(f"MemoryRedis does not know {op}")
+
+
+class RecordingWriter:
+    """The writer protocol over a list: each flush appends the coalesced-in-order commands it sent,
+    and applies them to ``redis``, what Redis would then hold."""
+
+    def __init__(self, keys: KeySpace, redis: MemoryRedis | None = None) -> None:
         self.keys = keys
+        self.redis = redis or MemoryRedis()
         self.staged: list[Command] = []
         self.flushed: list[list[Command]] = []
         self.fail: BaseException | None = None  # the next flush raises it, once
@@ -73,7 +113,7 @@ class RecordingWriter:
 
     def fresh(self) -> RecordingWriter:
         """Another writer whose flushes land in the same ``flushed`` list."""
-        other = RecordingWriter(self.keys)
+        other = RecordingWriter(self.keys, self.redis)
         other.flushed = self.flushed
         return other
 
@@ -88,7 +128,12 @@ class RecordingWriter:
         sent, self.staged = self.staged, []
         if sent:
             self.flushed.append(sent)
+            for command in coalesce(sent):
+                self.redis.apply(command)
         return len(sent)
+
+    async def groups_of(self, subjects: list[str]) -> dict[str, set[str]]:
+        return {s: set(self.redis.data.get(self.keys.subject(s), ())) for s in subjects}
 
 
 @dataclass

@@ -49,6 +49,9 @@ class Metrics:
         self.groups = Gauge("cg_groups", "Groups known to this worker, by type", ["type"], registry=r)
         self.redis_repairs = Counter("cg_redis_repairs_total", "Partitions rebuilt in Redis from the "
                                      "profile table after Redis lost its data", registry=r)
+        self.replay_rewrites = Counter("cg_replay_rewrites_total", "Subjects whose Redis keys were rewritten "
+                                       "whole because a previous owner may have processed their input "
+                                       "(read again after a restart, failover or rebalance)", registry=r)
         self.offset_gaps = Counter("cg_offset_gaps_total", "Offsets the consumer skipped without handing "
                                    "them to a stream (never committed as processed)", ["topic"], registry=r)
         self.stalled = Gauge("cg_stalled", "1 while a stage's work has failed, or a partition's committed "

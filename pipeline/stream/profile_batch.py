@@ -6,10 +6,11 @@ fill a :class:`ProfileBatch` and commit it. The commit order is what makes
 retries and crashes safe:
 
 1. **Redis** first: a crash afterwards leaves profiles behind Redis, never
-   ahead. The redelivered messages are folded again and re-send the same
-   idempotent writes. The other order could store a profile whose Redis write
-   never happened, and the redelivered event would then be skipped as a
-   duplicate.
+   ahead. The redelivered messages are folded again; their subjects' keys are
+   rewritten whole, not changed, since the replay may batch them otherwise
+   (:mod:`pipeline.stream.replay`). The other order could store a profile
+   whose Redis write never happened, and the redelivered event would then be
+   skipped as a duplicate.
 2. **Messages on** (a visitor's profile moving into a customer's, GDPR
    forgets), sent and **acknowledged by the broker** before the table is
    written: a table write records the hand-over as done (the cookie's profile
@@ -46,10 +47,13 @@ from pipeline.messages import Forget, Handover, MergeIn, Outgoing
 from pipeline.processor import Result, SubjectProcessor
 from pipeline.profile import Profile, counted
 from pipeline.store.details import details_commands, details_of
+from pipeline.store.keys import split_subject
+from pipeline.store.writer import Command
 from pipeline.stream import envelope
 from pipeline.stream.context import StageContext
 from pipeline.stream.delivery import delivered
 from pipeline.stream.effects import Effects
+from pipeline.stream.reconcile import rewrite
 from schemas.decode import EventRejected, decode_event
 from schemas.events import Event
 
@@ -97,6 +101,9 @@ class ProfileBatch:
         self.pending: dict[str, list[tuple[Event, Any, Any]]] = {}
         self.outgoing: list[tuple[str, Outgoing]] = []
         self.forwarded: list[tuple[str, bytes]] = []  # (subject, raw event) for another partition
+        self.rewrite: set[str] = set()  # subjects of input a previous owner may have processed
+        self.reached: dict[Any, int] = {}  # input partition -> highest offset past its replay mark
+        self.past_window: set[Any] = set()  # input partitions with records past their replay window
         self.messages = 0  # handled since the last commit
         self.evaluating = 0.0  # seconds spent folding and evaluating them
         self.joined = self.left = 0  # memberships gained and lost by them
@@ -111,6 +118,14 @@ class ProfileBatch:
         before it.
         """
         self.messages += 1
+        replay, record = self.ctx.replay, event.message
+        if replay.ends:
+            if replay.covers(record):
+                self.rewrite.add(subject)
+            else:
+                self.past_window.add(record.tp)
+        if record.offset >= replay.marks.get(record.tp, 0) and record.offset > self.reached.get(record.tp, -1):
+            self.reached[record.tp] = record.offset
         raw = event.value
         if isinstance(message, bytes):
             raw = message
@@ -218,6 +233,37 @@ class ProfileBatch:
             state.profile, state.next_check, state.dirty, state.delete = (
                 result.profile, result.next_check, True, False)
 
+    async def _rewrite_whole(self) -> None:
+        """Stage, after the batch's changes, each replayed subject's keys as its profile says them
+        whole, and the removal of groups Redis shows beyond them (:mod:`pipeline.stream.replay`)."""
+        ctx = self.ctx
+        subjects = sorted(s for s in self.rewrite if s in self.states)
+        shown = await self.effects.with_redis(lambda: ctx.writer.groups_of(subjects))
+        commands: list[Command] = []
+        for subject in subjects:
+            profile = self.states[subject].profile
+            groups = sorted(profile.groups) if profile is not None else []
+            mirrors = [f"v:{v}" for v in sorted(profile.visitor_ids)] if profile is not None and \
+                subject.startswith("c:") else []
+            commands += rewrite(ctx.keys, subject, groups, mirrors, details_of(profile))
+            anonymous, raw_id = split_subject(subject)
+            commands += [("SREM", ctx.keys.members(g, anonymous), raw_id) for g in sorted(shown[subject] - set(groups))]
+        ctx.writer.stage_commands(commands)
+        ctx.metrics.replay_rewrites.inc(len(subjects))
+
+    async def _move_marks(self) -> None:
+        """Before Redis holds effects of records at or past their partition's replay mark: the mark
+        moved beyond them, in a round trip of its own (:mod:`pipeline.stream.replay`)."""
+        ctx = self.ctx
+        marks = ctx.replay.unmarked(self.reached)
+        if marks:
+            commands = [("SET", ctx.keys.replay_mark(topic, partition), str(mark))
+                        for (topic, partition), mark in marks.items()]
+            writer = ctx.writer.fresh()  # not the batch's writes: those go after it
+            writer.stage_commands(commands)
+            await self.effects.flush_redis(writer)
+            ctx.replay.marks.update(marks)
+
     async def commit(self) -> None:
         """Redis, then messages on, then the table: see the module docstring."""
         ctx = self.ctx
@@ -228,6 +274,10 @@ class ProfileBatch:
             if state.dirty and subject.startswith("c:"):
                 ctx.writer.stage_commands(details_commands(
                     ctx.keys, subject, state.details, details_of(state.profile), state.delete))
+        if self.rewrite:
+            await self._rewrite_whole()
+        if self.reached:
+            await self._move_marks()
         await self.effects.flush_redis()
         to_subjects = [(key, envelope.encode(m)) for key, m in self.outgoing if not isinstance(m, Forget)]
         to_subjects += [(subject, envelope.encode_event(raw)) for subject, raw in self.forwarded]
@@ -260,5 +310,8 @@ class ProfileBatch:
             ctx.metrics.membership_changes.labels("joined").inc(self.joined)
         if self.left:
             ctx.metrics.membership_changes.labels("left").inc(self.left)
-        self.states, self.outgoing, self.forwarded = {}, [], []
+        if self.past_window:
+            ctx.replay.passed(self.past_window)
+        self.states, self.outgoing, self.forwarded, self.rewrite, self.reached = {}, [], [], set(), {}
+        self.past_window = set()
         self.messages, self.evaluating, self.joined, self.left = 0, 0.0, 0, 0

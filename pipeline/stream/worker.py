@@ -62,6 +62,7 @@ from pipeline.stream.process import EXIT_SEND_LOST, BoundedStopWorker, exit_now
 from pipeline.stream.profiles import ProfileStage
 from pipeline.stream.progress import PartitionProgress
 from pipeline.stream.raw_schema import RawSchema
+from pipeline.stream.replay import REPLAY_EVERYTHING, bounds, read_marks
 from pipeline.stream.rewind import commit_base
 from pipeline.stream.routing import SubjectRouter
 from pipeline.stream.schedule import RecheckSchedule
@@ -165,7 +166,7 @@ class Worker:
             sinks=FaustSinks(self.by_subject, self.by_visitor, self.dead_letter, partitioner, self._flush,
                              bundle_bytes=settings.max_event_bytes),
             placement=self, ready=self.watcher.ready, after_batch=self.collector.after_batch)
-        effects = Effects(self.context)
+        self.effects = effects = Effects(self.context)
         self.maintenance = Maintenance(self.context, effects)
         self.ingest = Ingest(self.context, effects)
         self.profile_stage = ProfileStage(self.context, effects, self.maintenance)
@@ -255,12 +256,36 @@ class Worker:
         mark or repair each owned partition's Redis state, bring partitions up to date."""
         self.schedule.clear()
         self.maintenance.rebuild_partition_index()
+        await self._open_replay_window()
         await self.maintenance.check_redis_at_recovery()
         if self.watcher.ready.is_set():
             await self.maintenance.request_sync()
 
+    async def _open_replay_window(self) -> None:
+        """Which records of the assigned input partitions a previous owner may have written Redis
+        for: below both the end offset now and the partition's mark in Redis (pipeline.stream.replay)."""
+        inputs = {self.events.get_topic_name(), self.by_subject.get_topic_name()}
+        tps = sorted(tp for tp in self.app.assignor.assigned_actives() if tp.topic in inputs)
+        if not tps:
+            self.context.replay.close()
+            return
+        try:
+            ends = await self.app.consumer.highwaters(*tps)
+        except Exception:  # Kafka did not answer: cover everything, correct if slower
+            log.warning("could not read the input partitions' end offsets: every record of this "
+                        "assignment rewrites its subjects whole in Redis", exc_info=True)
+            ends = {tp: REPLAY_EVERYTHING for tp in tps}
+        pairs = [(tp.topic, tp.partition) for tp in tps]
+        marks, sentinels = await self.effects.with_redis(lambda: read_marks(self.redis, self.keys, pairs))
+        window = self.context.replay
+        window.open(bounds({(tp.topic, tp.partition): end for tp, end in ends.items()}, marks, sentinels), marks)
+        log.info("replay window: %d of %d input partitions hold records a previous owner may have written "
+                 "Redis for; their subjects are rewritten whole up to %s", len(window.ends), len(tps),
+                 ", ".join(f"{t}[{p}]@{end}" for (t, p), end in sorted(window.ends.items())) or "-")
+
     async def _on_revoked(self, app: faust.App, revoked: object, **_: object) -> None:
         self.schedule.clear()
+        self.context.replay.close()
 
     def _offset_gap(self, topic: str, partition: int, first: int, last: int) -> None:
         """Faust's consumer skipped records: they are read again (faust_compat); counted here."""

@@ -17,6 +17,9 @@ from redis.asyncio.cluster import RedisCluster
 from pipeline.settings import Settings
 from pipeline.store import bulk
 from pipeline.store.connection import AsyncRedis
+from pipeline.store.keys import KeySpace
+from pipeline.store.writer import MembershipWriter
+from pipeline.stream.memory import MemoryRedis
 
 pytestmark = pytest.mark.redis_cluster
 
@@ -69,6 +72,28 @@ async def test_bulk_leaves_what_a_pipeline_leaves(redis: AsyncRedis, settings: S
     fast_state, slow_state = await state(redis, fast), await state(redis, slow)
     assert len(fast_state) > 250
     assert fast_state == slow_state
+
+
+async def test_the_unit_tests_memory_redis_leaves_what_redis_leaves(redis: AsyncRedis, settings: Settings) -> None:
+    """The in-memory model the stage unit tests compare (pipeline.stream.memory) is Redis for these commands."""
+    prefix = f"{settings.redis_prefix}:model"
+    commands = mixed_commands(prefix, 5_000, seed=3)
+    await bulk.execute(redis, commands)
+    model = MemoryRedis()
+    for command in commands:
+        model.apply(command)
+    assert len(model.data) > 250
+    assert await state(redis, prefix) == {key.split(":", 2)[2]: value for key, value in model.data.items()}
+
+
+async def test_the_writer_reads_each_subjects_groups_in_one_pipeline(redis: AsyncRedis, settings: Settings) -> None:
+    keys = KeySpace(settings.redis_prefix)
+    writer = MembershipWriter(redis, keys)
+    subjects = [f"c:{n}" for n in range(40)] + ["v:ck1"]  # many slots: several nodes on a cluster
+    writer.stage_commands([("SADD", keys.subject(s), *[str(g) for g in range(n % 4)]) for n, s in enumerate(subjects)
+                           if n % 4])
+    await writer.flush()
+    assert await writer.groups_of(subjects) == {s: {str(g) for g in range(n % 4)} for n, s in enumerate(subjects)}
 
 
 async def test_the_fast_path_is_in_use(redis: AsyncRedis) -> None:

@@ -252,7 +252,7 @@ async def test_reconcile_rebuilds_redis_and_repairs_drift(
         await eventually(lambda: view.groups_of("v:ck0"), lambda g: g == {"11", "12", "20"})
         # on a cluster the cookie's link lives on another node, written by its own pipeline: wait for it too
         assert await eventually(lambda: redis.get(view.keys.link("v:ck0")), lambda v: v == "c:c1") == "c:c1"
-        bookkeeping = (":reconcile:", ":h:")  # reconcile reports, the per-partition sentinels
+        bookkeeping = (":reconcile:", ":h:", ":o:")  # reconcile reports, the per-partition sentinels, replay marks
         before = {key: await redis.type(key) for key in [k async for k in redis.scan_iter(f"{settings.redis_prefix}:*")
                                                          if not any(b in k for b in bookkeeping)]}
         # drift: a lost write, a stale member, a stale subject, a wiped subject key
