@@ -70,6 +70,7 @@ class InMemoryStages:
         moment = now or datetime.now(UTC)
         self.settings = settings
         self.ctx = memory_context(settings, registry, policy, lambda: moment)
+        self.ctx.writer = RecordingWriter(self.ctx.keys, apply=False)  # the stages' work, not a Redis model's
         effects = Effects(self.ctx)
         self.ingest = Ingest(self.ctx, effects)
         self.profiles = ProfileStage(self.ctx, effects, Maintenance(self.ctx, effects))

@@ -91,12 +91,14 @@ class MemoryRedis:
 
 
 class RecordingWriter:
-    """The writer protocol over a list: each flush appends the coalesced-in-order commands it sent,
-    and applies them to ``redis``, what Redis would then hold."""
+    """The writer protocol over a list: each flush appends the commands it sent and (unless
+    ``apply`` is off: the bench times the stages alone) applies them to ``redis``, what Redis
+    would then hold."""
 
-    def __init__(self, keys: KeySpace, redis: MemoryRedis | None = None) -> None:
+    def __init__(self, keys: KeySpace, redis: MemoryRedis | None = None, *, apply: bool = True) -> None:
         self.keys = keys
         self.redis = redis or MemoryRedis()
+        self.apply = apply
         self.staged: list[Command] = []
         self.flushed: list[list[Command]] = []
         self.fail: BaseException | None = None  # the next flush raises it, once
@@ -113,7 +115,7 @@ class RecordingWriter:
 
     def fresh(self) -> RecordingWriter:
         """Another writer whose flushes land in the same ``flushed`` list."""
-        other = RecordingWriter(self.keys, self.redis)
+        other = RecordingWriter(self.keys, self.redis, apply=self.apply)
         other.flushed = self.flushed
         return other
 
@@ -128,8 +130,9 @@ class RecordingWriter:
         sent, self.staged = self.staged, []
         if sent:
             self.flushed.append(sent)
-            for command in coalesce(sent):
-                self.redis.apply(command)
+            if self.apply:
+                for command in coalesce(sent):
+                    self.redis.apply(command)
         return len(sent)
 
     async def groups_of(self, subjects: list[str]) -> dict[str, set[str]]:
