@@ -67,6 +67,7 @@ class Config:
     out: Path = REPO / "docs" / "benchmarks.md"
     quick: bool = False
     only: str | None = None
+    latency_rate: float | None = None  # --only latency-batched: a fixed rate, not half the drain's
 
     @classmethod
     def quick_run(cls, out: Path) -> Config:
@@ -85,15 +86,20 @@ def parse_args(argv: list[str] | None) -> tuple[Config, str]:
     parser.add_argument("--backfill-profiles", type=int, help="stored profiles to back-fill (default 1,000,000)")
     parser.add_argument("--pipeline-timeout", type=float, help="give up on the throughput run after this (1,200 s)")
     parser.add_argument("--scaleout-timeout", type=float, help="give up on the two-worker run after this (600 s)")
+    parser.add_argument("--latency-rate", type=float, help="with --only latency-batched: events/s of the "
+                        "latency traffic (default half the rate the worker drained at)")
     parser.add_argument("--out", type=Path, help="where to write the report (default docs/benchmarks.md)")
-    parser.add_argument("--only", choices=["rules", "backfill"], help="one step alone: 'rules' is step 4's rule "
+    parser.add_argument("--only", choices=["rules", "backfill", "latency-batched"],
+                        help="one step alone: 'rules' is step 4's rule "
                         "scaling (pure work, no Kafka or Redis), printed and written to var/bench/rules.json; "
-                        "'backfill' is step 5 (real Redis, no Kafka) over profiles folded as step 4 folds them")
+                        "'backfill' is step 5 (real Redis, no Kafka) over profiles folded as step 4 folds them; "
+                        "'latency-batched' is one worker draining --events events as batched records, then its "
+                        "latency at half that rate (how the history behind a worker moves its p99)")
     args = parser.parse_args(argv)
     out = args.out or Config.out
     config = Config.quick_run(out) if args.quick else Config(out=out)
     for name in ("events", "latency_seconds", "rules_events", "backfill_profiles", "pipeline_timeout",
-                 "scaleout_timeout"):
+                 "scaleout_timeout", "latency_rate"):
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value)
@@ -367,10 +373,46 @@ async def backfill_only(config: Config) -> int:
     return 0
 
 
+async def latency_batched_only(config: Config) -> int:
+    """Step 3's batched pipeline alone: ``events`` events as batched records drained by one worker,
+    then its latency at half the rate it drained at (or ``--latency-rate``); figures printed as JSON,
+    everything removed."""
+    from pipeline.settings import Settings
+
+    env = BenchEnv.create(Settings(), REPO / "var" / "bench")
+    settings = env.settings("batched", topic_events=f"{env.run_id}.events-batched")
+    worker = None
+    try:
+        traffic = data.make_traffic(config.events)
+        filled = await data.prefill_batched(settings, traffic)
+        result, worker = await throughput.run(settings, filled["records"], env.data_dir / "worker-batched.log",
+                                              config.pipeline_timeout, events=filled["events"])
+        rate = config.latency_rate or max(50.0, result.rate / 2)
+        events = int(rate * (config.latency_seconds + latency.WARMUP_SECONDS) * 1.2) + 1000
+        background = data.batch_records(data.make_traffic(events, seed=2027).events)
+        probes = await latency.run(settings, env.run_id, background, rate, config.latency_seconds, worker=worker,
+                                   batched=True)
+    finally:
+        if worker is not None:
+            worker.stop()
+        await env.cleanup()
+    shutil.rmtree(env.data_dir, ignore_errors=True)  # kept only when a step raised: its worker log
+    say(json.dumps({
+        "events": filled["events"], "drain_events_per_s": round(result.rate),
+        "drain_cpu_us_per_event": round(result.cpu_seconds / filled["events"] * 1e6, 1),
+        "latency_rate": round(rate), "latency_cpu_share": round(probes.worker_cpu_share or 0.0, 2),
+        "latency_cpu_us_per_event": round(probes.worker_cpu_us_per_event or 0.0, 1),
+        "p50_ms": round(probes.p50 * 1e3, 1), "p95_ms": round(probes.p95 * 1e3, 1),
+        "p99_ms": round(probes.p99 * 1e3, 1), "max_ms": round(probes.max * 1e3, 1), "lost": probes.lost}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     config, command = parse_args(argv)
     if config.only == "rules":
         return rules_only(config)
     if config.only == "backfill":
         return asyncio.run(backfill_only(config))
+    if config.only == "latency-batched":
+        return asyncio.run(latency_batched_only(config))
     return asyncio.run(Bench(config, command).run())
