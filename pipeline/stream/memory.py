@@ -71,11 +71,10 @@ class MemoryRedis:
                 data.pop(k, None)
         elif op == "SET":
             data[key] = args[0]
-        elif op in ("SADD", "HSET"):
-            if op == "SADD":
-                data.setdefault(key, set()).update(args)
-            else:
-                data.setdefault(key, {}).update(zip(args[::2], args[1::2], strict=True))
+        elif op == "SADD":
+            data.setdefault(key, set()).update(args)
+        elif op == "HSET":
+            data.setdefault(key, {}).update(zip(args[::2], args[1::2], strict=True))
         elif op in ("SREM", "HDEL"):
             found = data.get(key)
             if found is not None:

@@ -53,7 +53,7 @@ from pipeline.stream import envelope
 from pipeline.stream.context import StageContext
 from pipeline.stream.delivery import delivered
 from pipeline.stream.effects import Effects
-from pipeline.stream.reconcile import rewrite
+from pipeline.stream.reconcile import mirrored_cookies, rewrite
 from schemas.decode import EventRejected, decode_event
 from schemas.events import Event
 
@@ -243,9 +243,7 @@ class ProfileBatch:
         for subject in subjects:
             profile = self.states[subject].profile
             groups = sorted(profile.groups) if profile is not None else []
-            mirrors = [f"v:{v}" for v in sorted(profile.visitor_ids)] if profile is not None and \
-                subject.startswith("c:") else []
-            commands += rewrite(ctx.keys, subject, groups, mirrors, details_of(profile))
+            commands += rewrite(ctx.keys, subject, groups, mirrored_cookies(subject, profile), details_of(profile))
             anonymous, raw_id = split_subject(subject)
             commands += [("SREM", ctx.keys.members(g, anonymous), raw_id) for g in sorted(shown[subject] - set(groups))]
         ctx.writer.stage_commands(commands)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pipeline.profile import Profile
 from pipeline.profile.stored import unpack
 from pipeline.store.connection import AsyncRedis
 from pipeline.store.details import details_of
@@ -107,5 +108,12 @@ def stored_state(
         groups[subject] = set(profile.groups)
         details[subject] = details_of(profile)
         if subject.startswith("c:"):
-            mirrors[subject] = [f"v:{v}" for v in sorted(profile.visitor_ids)]
+            mirrors[subject] = mirrored_cookies(subject, profile)
     return groups, mirrors, details
+
+
+def mirrored_cookies(subject: str, profile: Profile | None) -> list[str]:
+    """The cookie subjects whose keys mirror a stored customer's groups (none for a cookie)."""
+    if profile is None or not subject.startswith("c:"):
+        return []
+    return [f"v:{v}" for v in sorted(profile.visitor_ids)]
