@@ -89,9 +89,11 @@ def parse_args(argv: list[str] | None) -> tuple[Config, str]:
     parser.add_argument("--latency-rate", type=float, help="with --only latency-batched: events/s of the "
                         "latency traffic (default half the rate the worker drained at)")
     parser.add_argument("--out", type=Path, help="where to write the report (default docs/benchmarks.md)")
-    parser.add_argument("--only", choices=["rules", "backfill", "latency-batched"],
+    parser.add_argument("--only", choices=["rules", "stages", "backfill", "latency-batched"],
                         help="one step alone: 'rules' is step 4's rule "
                         "scaling (pure work, no Kafka or Redis), printed and written to var/bench/rules.json; "
+                        "'stages' is step 4's pure work (the worker's stages in memory, single and batched "
+                        "records) with its cProfile, printed; "
                         "'backfill' is step 5 (real Redis, no Kafka) over profiles folded as step 4 folds them; "
                         "'latency-batched' is one worker draining --events events as batched records, then its "
                         "latency at half that rate (how the history behind a worker moves its p99)")
@@ -349,6 +351,34 @@ def rules_only(config: Config) -> int:
     return 0
 
 
+def stages_only(config: Config) -> int:
+    """Step 4's pure work alone (``bench/stages.py``) on the same events as a full run, then its
+    profile: the loop to measure a change of the hot path by, in about a minute."""
+    import orjson
+
+    from bench import stages
+    from pipeline.profile import ProfilePolicy
+    from pipeline.rules import load
+    from pipeline.settings import Settings
+    from pipeline.traffic import generate
+
+    settings = Settings()
+    policy = ProfilePolicy.from_settings(settings)
+    seed = load(Path(settings.rules_dir), policy).definitions
+    say(f"the pure work alone: the first {config.template_events:,} events of a {config.events:,}-event run's traffic")
+    events = [orjson.dumps(e) for e in generate(data.shape_for(config.events), limit=config.template_events)]
+    figures: dict[str, Any] = {}
+    for shape, values in (("single", stages.single_records(events)), ("batched", stages.batched_records(events))):
+        got = stages.run(shape, settings, seed, policy, values)
+        figures[f"{shape}_us_per_event"] = round(got.per_event * 1e6, 1)
+        figures[f"{shape}_records"] = got.records
+    own, cum = stages.profile(lambda profiler: stages.run(
+        "profile", settings, seed, policy, stages.single_records(events[:config.profile_events]), profiler))
+    print(own, cum, sep="\n\n")
+    say(json.dumps({"events": len(events), **figures}))
+    return 0
+
+
 async def backfill_only(config: Config) -> int:
     """Step 5 alone: the same stored profiles as in a full run (folded from its traffic's first
     ``template_events``), back-filled into the real Redis under a prefix of its own, then removed."""
@@ -411,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     config, command = parse_args(argv)
     if config.only == "rules":
         return rules_only(config)
+    if config.only == "stages":
+        return stages_only(config)
     if config.only == "backfill":
         return asyncio.run(backfill_only(config))
     if config.only == "latency-batched":
