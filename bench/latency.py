@@ -63,6 +63,14 @@ class LatencyResult:
     samples: list[tuple[float, float]] = field(default_factory=list)  # (sent, seconds after the warm-up; latency)
     worker_cpu_seconds: float | None = None  # the worker process's CPU time while the traffic was sent
     stalls: list[Stall] = field(default_factory=list)  # what held the worker or the bench, and when
+    cache_loads: tuple[int, int] | None = None  # stored profiles loaded (from the decoded cache, decoded again)
+
+    @property
+    def cache_hit_ratio(self) -> float | None:
+        """The share of profile loads the worker's decoded cache served while the traffic was sent."""
+        if not self.cache_loads or not sum(self.cache_loads):
+            return None
+        return self.cache_loads[0] / sum(self.cache_loads)
 
     @property
     def worker_cpu_share(self) -> float | None:
@@ -205,6 +213,17 @@ def batch_stats(before: dict, after: dict) -> dict[str, BatchStats]:
                               delta("cg_batch_seconds_sum", stage)) for stage in stages}
 
 
+def cache_loads(before: dict, after: dict) -> tuple[int, int] | None:
+    """(profile loads from the decoded cache, from the table) between two scrapes (``cg_profile_cache_*``)."""
+    def delta(source: str) -> int:
+        key = ("cg_profile_cache_loads_total", (("source", source),))
+        return int(after.get(key, 0.0) - before.get(key, 0.0))
+
+    if ("cg_profile_cache_loads_total", (("source", "cache"),)) not in after:
+        return None
+    return delta("cache"), delta("table")
+
+
 def probe_event(run_id: str, n: int, cookie: str = "lat") -> bytes:
     return orjson.dumps({
         "type": "view", "event_id": f"{run_id}-{cookie}-{n}", "occurred_at": datetime.now(UTC).isoformat(),
@@ -314,6 +333,7 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
         finished = _scrape(worker) if scraped else {}
         batches = batch_stats(scraped, finished) if scraped else {}
         collections = gc_stats(scraped, finished) if scraped else {}
+        loads = cache_loads(scraped, finished) if scraped else None
         if exhausted:
             say("  the background traffic ran out before the end: the rate fell")
         deadline = time.perf_counter() + 15
@@ -338,7 +358,7 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
                            percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99),
                            latencies[-1] if latencies else float("nan"), batches=batches, collections=collections, records_sent=records,
                            events_sent=sent, batched=batched, samples=samples, worker_cpu_seconds=worker_cpu,
-                           stalls=stalls)
+                           stalls=stalls, cache_loads=loads)
     say(f"  {result.seen}/{result.probes} probes seen; sent {result.rate_sent:,.0f} events/s "
         f"({result.events_per_record:.1f} events per record); "
         f"p50 {result.p50 * 1e3:,.0f} ms, p95 {result.p95 * 1e3:,.0f} ms, p99 {result.p99 * 1e3:,.0f} ms, "
@@ -346,6 +366,9 @@ async def run(settings: Settings, run_id: str, background: list[Record], rate: f
     if result.worker_cpu_share is not None:
         say(f"  worker CPU while sending: {result.worker_cpu_share:.0%} of a core, "
             f"{result.worker_cpu_us_per_event:,.0f} µs per event")
+    if result.cache_hit_ratio is not None and result.cache_loads is not None:
+        say(f"  profile loads: {result.cache_hit_ratio:.0%} from the decoded cache "
+            f"({result.cache_loads[0]:,} cached, {result.cache_loads[1]:,} decoded again)")
     for stall in stalls:
         say(f"  at {stall}")
     for stage, b in batches.items():

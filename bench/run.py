@@ -433,7 +433,8 @@ async def latency_batched_only(config: Config) -> int:
         "latency_rate": round(rate), "latency_cpu_share": round(probes.worker_cpu_share or 0.0, 2),
         "latency_cpu_us_per_event": round(probes.worker_cpu_us_per_event or 0.0, 1),
         "p50_ms": round(probes.p50 * 1e3, 1), "p95_ms": round(probes.p95 * 1e3, 1),
-        "p99_ms": round(probes.p99 * 1e3, 1), "max_ms": round(probes.max * 1e3, 1), "lost": probes.lost}))
+        "p99_ms": round(probes.p99 * 1e3, 1), "max_ms": round(probes.max * 1e3, 1), "lost": probes.lost,
+        "cache_hit_ratio": round(probes.cache_hit_ratio, 3) if probes.cache_hit_ratio is not None else None}))
     return 0
 
 

@@ -54,6 +54,7 @@ def fill(report: Report, config: Any, env: Any, settings: Any, results: dict[str
                           f"{traffic.shape.seed}" if traffic else "-"),
         "topic partitions": str(settings.topic_partitions),
         "worker batch size / wait": f"{settings.batch_size} / {settings.batch_wait_seconds}s",
+        "decoded-profile cache (`CG_PROFILE_CACHE_SIZE`)": f"{settings.profile_cache_size:,} profiles",
         "groups in the pipeline runs": "rules_config/ (13: 5 public/private, 8 dynamic)",
         "latency run": f"{config.latency_seconds:.0f}s of probes (+ warm-up), single and batched records",
         "two-worker run": "the batched topic, a consumer group of its own (from offset 0)",

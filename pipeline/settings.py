@@ -78,7 +78,9 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
     #: Profiles kept decoded in memory between batches (the ones saved last): decoding a
     #: stored profile costs more than folding an event into it. 0 turns the cache off.
-    profile_cache_size: int = Field(default=10_000, ge=0)
+    #: About 8 KB of memory each at the bench's 1M-event history (README, "Sizing"):
+    #: 50,000 served 65% of the live phase's loads there, 10,000 only 32%.
+    profile_cache_size: int = Field(default=50_000, ge=0)
     #: How profiles are stored and handed over: ``split`` (a small head document, behaviour
     #: apart: back-fills over scalar fields read the head alone) or ``whole`` (one document:
     #: the layout workers before the split one read; set it for a rolling update from them).

@@ -2,7 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class CacheCounts(Protocol):
+    """What a decoded-profile cache counts (``ProfileStore``): read at scrape time, not per load."""
+
+    hits: int
+    misses: int
+
+    def cached(self) -> int: ...
+
+
+class _ProfileCacheCollector(Collector):
+    """``cg_profile_cache_*`` from the store's own counters: a load costs no metric call."""
+
+    def __init__(self, cache: CacheCounts) -> None:
+        self.cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        cache = self.cache
+        loads = CounterMetricFamily(
+            "cg_profile_cache_loads", "Stored profiles loaded for a batch, by where the decoded profile "
+            "came from: the cache (CG_PROFILE_CACHE_SIZE) or the table (decoded again); many table loads "
+            "with a cache at its size mean a larger cache would save CPU", labels=["source"])
+        loads.add_metric(["cache"], cache.hits)
+        loads.add_metric(["table"], cache.misses)
+        yield loads
+        yield GaugeMetricFamily("cg_profile_cache_profiles", "Decoded profiles the cache holds",
+                                value=cache.cached())
 
 
 class Metrics:
@@ -71,6 +104,10 @@ class Metrics:
             "cg_gc_reclaimed_objects_total", "Unreachable objects the periodic full collection freed "
             "(CG_GC_RECLAIM_SECONDS): cyclic garbage that outlived a batch; steady growth is a leak "
             "that only the full collection keeps in check", registry=r)
+
+    def watch_profile_cache(self, cache: CacheCounts) -> None:
+        """Export the decoded-profile cache's hits and misses (read from ``cache`` at each scrape)."""
+        self.registry.register(_ProfileCacheCollector(cache))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

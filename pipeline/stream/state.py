@@ -116,6 +116,10 @@ class ProfileStore:
         self._decoded: OrderedDict[str, tuple[bytes, Profile, int | None]] = OrderedDict()
         self.hits = self.misses = 0
 
+    def cached(self) -> int:
+        """How many decoded profiles the cache holds."""
+        return len(self._decoded)
+
     def raw(self, subject: str, at: Any = None) -> bytes | None:
         """The stored value as it is (the back-fill decodes only what a group reads)."""
         return self.table.get(subject, at)

@@ -157,6 +157,7 @@ class Worker:
         partitioner = SubjectPartitioner(partitions)
         self.profiles = ProfileStore(FaustTable(self.profiles_table), partitioner.of_subject,
                                      settings.profile_cache_size, split_layout=settings.split_profiles)
+        self.metrics.watch_profile_cache(self.profiles)
         self.context = StageContext(
             settings=settings, now=self.now, policy=self.policy, registry=lambda: self.watcher.registry,
             metrics=self.metrics, health=self.health, keys=self.keys, redis=self.redis,

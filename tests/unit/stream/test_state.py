@@ -81,3 +81,21 @@ def test_the_worker_builds_its_store_and_its_stages_with_the_configured_layout(t
         assert ctx.profiles.split_layout is split_layout
         batch = ProfileBatch(ctx, Effects(ctx), "ingest", ctx.now())
         assert batch.processor.split_layout is split_layout
+
+
+def test_the_cache_s_hits_and_misses_are_exported_as_metrics() -> None:
+    """``cg_profile_cache_*``: how an operator sizes CG_PROFILE_CACHE_SIZE, read at scrape time."""
+    from pipeline.stream.metrics import Metrics
+
+    profiles = store(cache_size=2)
+    metrics = Metrics()
+    metrics.watch_profile_cache(profiles)
+    for name in ("a", "b", "c"):
+        profiles.save(f"v:{name}", new_profile(f"v:{name}"), None, None)
+    for name in ("a", "b", "c"):
+        profiles.load(f"v:{name}")
+    profiles.save("v:c", new_profile("v:c"), None, None)
+    text = metrics.render().decode()
+    assert 'cg_profile_cache_loads_total{source="cache"} 2.0' in text
+    assert 'cg_profile_cache_loads_total{source="table"} 1.0' in text
+    assert "cg_profile_cache_profiles 1.0" in text  # loads hand profiles out; only "c" was saved back
