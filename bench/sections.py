@@ -42,7 +42,14 @@ THROUGHPUT_NOTE = (
     "forget their oldest entry at a time instead of being emptied whole at 100,000 entries "
     "(`pipeline/memo.py`): emptying them held the worker's event loop ~0.1-0.2 s at the same point of every "
     "latency run (11.2 s after the warm-up in three runs), the one cluster of slow probes, found by the loop "
-    "watchdog (`CG_LOOP_STALL_LOG_SECONDS`, which logs the loop thread's stack when the loop is held).")
+    "watchdog (`CG_LOOP_STALL_LOG_SECONDS`, which logs the loop thread's stack when the loop is held). Since "
+    "the run of 2026-12-04 (c65d2d8): records a previous owner may have processed are rewritten whole in Redis "
+    "after an assignment (`pipeline/stream/replay.py`; a worker caught up pays one empty-dict test per message "
+    "and a mark write per 1,000 records per partition), and the decoded-profile cache holds 50,000 profiles, "
+    "not 10,000 (`CG_PROFILE_CACHE_SIZE`; how often it serves a load is now measured, "
+    "`cg_profile_cache_loads_total`). This run's machine was slower than that one's: the stage model with the "
+    "seed's groups, the same code and input, took 77 µs per event against 62, and the parse-only Faust agent "
+    "8,710 events/s against 10,942, so compare ratios within a run, not figures across runs.")
 
 
 def ms(seconds: float) -> str:
