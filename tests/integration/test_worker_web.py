@@ -47,6 +47,10 @@ async def test_metrics_and_health_are_served(settings: Settings, redis: Redis) -
 
             # batch metrics are recorded when a batch ends, just after its Redis write
             text = await eventually(metrics, lambda t: 'cg_batch_events_sum{stage="ingest"} 2.0' in t)
+            # the cookie's next event finds its profile still decoded (CG_PROFILE_CACHE_SIZE)
+            await produce(settings, [{"type": "view", "event_id": "w2", "occurred_at": clock.now.isoformat(),
+                                      "visitor_id": "ck1", "product": {"product_id": "p", "brand": "Sony"}}])
+            cached = await eventually(metrics, lambda t: 'cg_batch_events_sum{stage="ingest"} 3.0' in t)
     finally:
         await stop_worker(worker)
     assert 'cg_events_in_total{stage="ingest"} 2.0' in text
@@ -56,3 +60,7 @@ async def test_metrics_and_health_are_served(settings: Settings, redis: Redis) -
     assert "cg_consumer_lag" in text and "cg_evaluation_seconds_bucket" in text
     assert 'cg_batch_events_sum{stage="ingest"} 2.0' in text
     assert 'cg_batch_seconds_count{stage="ingest"}' in text
+    assert 'cg_profile_cache_loads_total{source="cache"} 0.0' in text  # a new cookie: nothing to load
+    assert 'cg_profile_cache_profiles 1.0' in text
+    assert 'cg_profile_cache_loads_total{source="cache"} 1.0' in cached
+    assert 'cg_profile_cache_loads_total{source="table"} 0.0' in cached
