@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 
 from pipeline.memo import Memo
@@ -35,18 +36,21 @@ from pipeline.rules.values import Duration
 _NO_VALUES: Mapping[str, dict[int, int]] = MappingProxyType({})
 
 
-# One behaviour row's nodes that share a window, by threshold: (within, between, ((at_least, node), ...)).
-Window = tuple[Duration | None, tuple[int, int] | None, tuple[tuple[int, int], ...]]
+# One behaviour row's nodes that share a window, by threshold:
+# (its slot in Changes.windows, within, between, ((at_least, node), ...)).
+Window = tuple[int, Duration | None, tuple[int, int] | None, tuple[tuple[int, int], ...]]
+# Each window's (first, last) counted day on one day, by slot; None: not asked for yet that day.
+Bounds = list[tuple[int | None, int | None] | None]
 Signature = tuple[object, ...]
-# What one event adds to a row signature: (rows it sums, one of its nodes, its nodes by window, its buckets).
-Added = tuple[int, Behaviour, tuple[Window, ...], Buckets | None]
+# The buckets a row sums, by kind (a profile lacks most kinds: one miss skips a kind's values), and the
+# values whose whole words in a search query count too (None: no query counts); None for a row that
+# sums by pattern (any value, or "contains"): ``_day_maps``.
+Sums = tuple[tuple[tuple[Kind, tuple[str, ...]], ...], frozenset[str] | None] | None
+# What one event adds to a row signature: (rows it sums, one of its nodes, its nodes by window, its sums).
+Added = tuple[int, Behaviour, tuple[Window, ...], Sums]
 
 
 # The rows' own arithmetic, shared with the evaluator (one package: these are its internals).
-def _days(row: Behaviour, profile: Profile) -> Mapping[int, int]:
-    return row._days(profile)  # noqa: SLF001
-
-
 def _test(row: Compare, actual: object, today: int) -> bool:
     return row._test(actual, today)  # noqa: SLF001
 
@@ -78,16 +82,18 @@ class Snapshot:
     fields: dict[str, tuple[tuple[int, Compare], ...]]  # scalar field name -> its nodes
     values: dict[str, object]  # scalar field name -> its value before the run
     others: dict[int, bool]  # consent and staff nodes -> their answer today before the run
-    added: dict[int, tuple[Behaviour, tuple[Window, ...], Buckets | None, list[tuple[int, int]]]] = field(
-        default_factory=dict)  # per signature (by its windows' identity): its node, windows, buckets, (day, n)s
+    today: int  # the day the run is decided on
+    bounds: Bounds  # the network's windows on ``today`` (shared by every snapshot of that day)
+    added: dict[int, tuple[Behaviour, tuple[Window, ...], Sums, list[tuple[int, int]]]] = field(
+        default_factory=dict)  # per signature (by its windows' identity): its node, windows, sums, (day, n)s
 
     def count(self, behaviour: tuple[Added, ...], day: int) -> None:
         """An event of local ``day`` was counted: each signature in ``behaviour`` gained its rows that day."""
         added = self.added
-        for n, first, windows, buckets in behaviour:
+        for n, first, windows, sums in behaviour:
             entry = added.get(id(windows))
             if entry is None:
-                added[id(windows)] = first, windows, buckets, [(day, n)]
+                added[id(windows)] = first, windows, sums, [(day, n)]
             else:
                 entry[3].append((day, n))
 
@@ -106,15 +112,22 @@ class Changes:
                 for key in node.reads():
                     self.scalar_by_key.setdefault(key, []).append(
                         (number, node if isinstance(node, Compare) else None))
-        self.signatures: dict[Signature, tuple[Behaviour, tuple[Window, ...], Buckets | None]] = {}
+        self.signatures: dict[Signature, tuple[Behaviour, tuple[Window, ...], Sums]] = {}
+        self.windows: list[tuple[Duration | None, tuple[int, int] | None]] = []
         for signature, members in by_signature.items():
             windows: dict[tuple[Duration | None, tuple[int, int] | None], list[tuple[int, int]]] = {}
             for number, node in members:
                 windows.setdefault((node.within, node.between), []).append((node.at_least, number))
+            slots = range(len(self.windows), len(self.windows) + len(windows))
+            self.windows += windows
             self.signatures[signature] = members[0][1], tuple(
-                (w, b, tuple(sorted(ns))) for (w, b), ns in windows.items()), buckets_of(members[0][1])
+                (slot, w, b, tuple(sorted(ns))) for slot, ((w, b), ns) in zip(slots, windows.items(), strict=True)
+            ), _sums(members[0][1])
+        # window_days per window, once per day: hashing a Duration for day_back's cache took a
+        # sixth of moved() with a thousand groups.
+        self._bounds: tuple[int, Bounds] = (0, [])
         self._rows: Memo[tuple[Kind, str], tuple[Signature, ...]] = Memo()
-        self._events: Memo[Buckets, tuple[tuple[int, Behaviour, tuple[Window, ...], Buckets | None], ...]] = Memo()
+        self._events: Memo[Buckets, tuple[Added, ...]] = Memo()
         self._scalars: Memo[frozenset[str], tuple[dict[str, tuple[tuple[int, Compare], ...]], tuple[int, ...]]] = Memo()
 
     def _row(self, kind: Kind, value: str) -> tuple[Signature, ...]:
@@ -169,7 +182,63 @@ class Changes:
         nodes = self.network.nodes
         values = {name: compares[0][1].field.extract(profile, compares[0][1].policy)
                   for name, compares in fields.items()}
-        return Snapshot(fields, values, {n: nodes[n].holds(profile, today) for n in others})
+        return Snapshot(fields, values, {n: nodes[n].holds(profile, today) for n in others}, today,
+                        self.bounds(today))
+
+    def bounds(self, today: int) -> Bounds:
+        """The windows' counted days on ``today``, filled as :func:`moved` asks (one list per day)."""
+        day, found = self._bounds
+        if day != today or len(found) != len(self.windows):
+            found = [None] * len(self.windows)
+            self._bounds = today, found
+        return found
+
+
+def _sums(row: Behaviour) -> Sums:
+    """What ``row`` sums, by bucket: its values under each of its actions, and for a search
+    of brands or categories the queries that hold one of them as whole words."""
+    exact = buckets_of(row)
+    if exact is None and (not row.values or row.contains):
+        return None
+    by_kind: dict[Kind, tuple[str, ...]] = {}
+    for kind, value in exact or (((action, row.field.dimension), value)
+                                 for action in row.actions for value in sorted(row.values)):
+        by_kind[kind] = (*by_kind.get(kind, ()), value)
+    return tuple(by_kind.items()), (None if exact is not None else row.values)
+
+
+@lru_cache(maxsize=1 << 16)
+def _in_query(values: frozenset[str], query: str) -> bool:
+    """``Behaviour._matches(query, phrase=True)``: one of ``values`` as whole words of ``query``.
+
+    Remembered: the same few queries meet the same rows in every subject's profile.
+    """
+    padded = f" {query} "
+    return any(f" {wanted} " in padded for wanted in values)
+
+
+def _day_maps(row: Behaviour, profile: Profile) -> list[Mapping[int, int]]:
+    """The profile's per-day buckets ``row`` sums (as ``Behaviour._sum_days`` does), not merged.
+
+    A row over any brand (or any product, or a phrase) sums every bucket of its
+    kind; merging them into one dict of days first cost more than the count
+    itself, and :func:`moved` mostly stops counting after a few buckets.
+    """
+    dimension = row.field.dimension
+    behaviour = profile.behaviour
+    maps: list[Mapping[int, int]] = []
+    for action in row.actions:
+        known = behaviour.get((action, dimension), _NO_VALUES)
+        if row.values and not row.contains:
+            maps += [known[wanted] for wanted in row.values if wanted in known]
+        elif not row.values:
+            maps += known.values()
+        else:
+            maps += [days for value, days in known.items() if row._matches(value, phrase=False)]  # noqa: SLF001
+        if action == "searched" and dimension in ("brand", "category") and row.values:
+            maps += [days for query, days in behaviour.get(("searched", "query"), _NO_VALUES).items()
+                     if row._matches(query, phrase=True)]  # noqa: SLF001
+    return maps
 
 
 def moved(before: Snapshot, ev: Evaluation) -> tuple[set[int], set[int]]:
@@ -178,6 +247,10 @@ def moved(before: Snapshot, ev: Evaluation) -> tuple[set[int], set[int]]:
     ``ev`` is the evaluation of the folded profile (inside its ``evaluation_scope``).
     Each counted event added one per row on its own day, so a window's count
     before the run is its count now less what the run added inside the window.
+    A window's count stops once it reaches its highest threshold plus what the
+    run added: from there every threshold held before the run and holds now,
+    so none flipped, and an active subject's wide rows (any brand, any product)
+    are not summed to the end.
     """
     profile, today = ev.profile, ev.today
     flipped: set[int] = set()
@@ -185,27 +258,44 @@ def moved(before: Snapshot, ev: Evaluation) -> tuple[set[int], set[int]]:
     if before.added:
         answers = ev.now
         behaviour = profile.behaviour
-        for first, windows, buckets, adds in before.added.values():
-            # A run's adds and a row's counted days are a handful (about one each in the
+        bounds: Bounds = before.bounds if before.today == today else [None] * len(before.bounds)
+        for first, windows, sums, adds in before.added.values():
+            # A run's adds and a row's counted buckets are a handful (about one each in the
             # bench's traffic): plain loops over them, not a generator per window.
-            if buckets is None:
-                counted = list(_days(first, profile).items())
-            else:  # the row's own buckets, summed per window: no merged copy of them
-                counted = [item for kind, value in buckets
-                           if (found := behaviour.get(kind, _NO_VALUES).get(value)) is not None
-                           for item in found.items()]
-            for within, between, thresholds in windows:
-                low, high = window_days(within, between, today)
+            if sums is None:
+                maps = _day_maps(first, profile)
+            else:  # the row's own buckets: most profiles hold one or two of them
+                kinds, phrases = sums
+                maps = []
+                for kind, values in kinds:
+                    if (known := behaviour.get(kind)) is not None:
+                        for value in values:
+                            if (found := known.get(value)) is not None:
+                                maps.append(found)
+                if phrases is not None and (queries := behaviour.get(("searched", "query"))):
+                    maps += [days for query, days in queries.items() if _in_query(phrases, query)]
+            for slot, within, between, thresholds in windows:
+                window = bounds[slot]
+                if window is None:
+                    window = bounds[slot] = window_days(within, between, today)
+                low, high = window
                 added = 0
                 for day, n in adds:
                     if (low is None or day >= low) and (high is None or day <= high):
                         added += n
                 if not added:
                     continue  # the run added nothing inside the window: no node here moved
+                enough = thresholds[-1][0] + added  # from here no threshold flipped
                 new = 0
-                for day, c in counted:
-                    if (low is None or day >= low) and (high is None or day <= high):
-                        new += c
+                for days in maps:
+                    for day, c in days.items():
+                        if (low is None or day >= low) and (high is None or day <= high):
+                            new += c
+                            if new >= enough:
+                                break
+                    else:
+                        continue
+                    break
                 old = new - added
                 for at_least, number in thresholds:
                     now = new >= at_least

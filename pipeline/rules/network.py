@@ -244,6 +244,19 @@ class Evaluation:
         """``Behaviour.change_day`` with its answer and its days sorted once per row signature."""
         if row.within is None or not self.node(number, day):
             return None  # no rolling window, or not holding: only new events change it
+        buckets = self.buckets[number]
+        if row.at_least == 1 and buckets is not None:
+            # Its newest counted day alone leaves the window last: no merged and sorted copy.
+            behaviour = self.profile.behaviour
+            last: int | None = None
+            for kind, value in buckets:
+                days = behaviour.get(kind, _NO_VALUES).get(value)
+                if days:
+                    top = max(days)
+                    if last is None or top > last:
+                        last = top
+            if last is not None:
+                return max(first_day_reaching(row.within, last), day + 1)
         newest = self.newest.get(row.signature)
         if newest is None:
             newest = self.newest[row.signature] = sorted(

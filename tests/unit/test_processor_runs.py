@@ -255,3 +255,31 @@ def test_a_cookie_linked_by_a_customer_s_event_shows_the_customer_s_whole_list_h
         done += taken
     assert alone.redis.sets["v:v2"] == alone.redis.sets["c:c1"] == {"1", "100"}
     assert together.redis.sets == alone.redis.sets
+
+
+def test_a_count_far_past_the_lowest_threshold_still_crosses_the_highest() -> None:
+    """``delta.moved`` stops counting a window once no threshold can have flipped: at the
+    highest threshold plus what the run added, not the lowest."""
+    rule = {"field": "brand", "operator": "viewed", "value": "Sony", "within": "30 days"}
+    processor = _processor(_dynamic("1", rule), _dynamic("3", {**rule, "at_least": 3}),
+                           _dynamic("5", {**rule, "at_least": 5}))
+    profile, next_check = _stored(processor, "v:v1", *(view(NOW - timedelta(days=d)) for d in (4, 3, 2, 1)))
+    assert profile.groups == {"1", "3"}
+    result, taken = processor.on_events(profile, next_check, "v:v1", [view(NOW)], NOW)
+    assert taken == 1 and result.joined == {"5"}
+
+
+def test_a_search_that_names_a_brand_counts_with_its_views_towards_a_threshold() -> None:
+    """A row over a brand's views and searches sums the brand's buckets and the search queries
+    that hold it as whole words (``delta._sums``), and a query that only contains it does not."""
+    processor = _processor(_dynamic("3", {"field": "brand", "operator": "any", "value": "Sony", "at_least": 3}))
+    search = EVENT_ADAPTER.validate_python({"type": "search", "event_id": "s1", "occurred_at": NOW.isoformat(),
+                                            "visitor_id": "v1", "query": "sony headphones"})
+    near = EVENT_ADAPTER.validate_python({"type": "search", "event_id": "s2", "occurred_at": NOW.isoformat(),
+                                          "visitor_id": "v1", "query": "sonyx headphones"})
+    profile, next_check = _stored(processor, "v:v1", view(NOW - timedelta(days=2)), near)
+    assert profile.groups == set()
+    result, _ = processor.on_events(profile, next_check, "v:v1", [search], NOW)
+    assert result.joined == frozenset() and result.profile is not None and result.profile.groups == set()
+    result, _ = processor.on_events(result.profile, result.next_check, "v:v1", [view(NOW - timedelta(days=1))], NOW)
+    assert result.joined == {"3"}

@@ -229,3 +229,20 @@ def test_a_first_order_can_end_not_ordered_over_30_days_ago() -> None:
     ordered = processor.on_event(first.profile, None, "c:c1", order("10", NOW), NOW)
     assert ordered.profile is not None and ordered.profile.groups == {"100"}
     assert ordered.next_check == POLICY.day_of(NOW) + 30  # the order leaves the 30 days then
+
+
+def test_a_count_of_two_in_a_window_ends_when_the_second_newest_view_leaves_it() -> None:
+    """A row of one bucket and a threshold of one ends with its newest day (``_row_change``'s
+    shortcut); with a threshold of two it ends when the second newest leaves the window."""
+    rule = {"field": "brand", "operator": "viewed", "value": "Sony", "within": "7 days"}
+    defs = [GroupDefinition.model_validate({"id": gid, "name": f"g{gid}", "type": "dynamic", "rules": [row]})
+            for gid, row in (("1", rule), ("2", {**rule, "at_least": 2}))]
+    registry = registry_of(defs)
+    profile = new_profile("v:v1")
+    for days in (5, 1, 0):
+        fold(profile, view(NOW - timedelta(days=days)), POLICY)
+    today = POLICY.day_of(NOW)
+    decided = decide_all(registry.network, registry.groups.values(), profile, today)
+    assert decided == {"1": (True, today + 7), "2": (True, today + 6)}  # today's view, then day -1's, leave
+    for gid, group in registry.groups.items():
+        assert decided[gid] == (True, next_change_day(group, profile, today, True)), gid
