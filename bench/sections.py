@@ -97,7 +97,9 @@ def rule_scaling_section(scaling: list[Any], seed_run: Any, stats: dict[str, flo
         + seed_line
         + "\n\nAll groups are one network of shared conditions (`pipeline/rules/network.py`): an event "
           "re-decides only the groups whose conditions it moved (`pipeline/rules/delta.py`), and a subject's "
-          "first event is the empty profile's groups plus what that event moved. What is left grows with the "
+          "first event is the empty profile's groups plus what that event moved. Counting a window stops at "
+          "its highest threshold plus what the event added, and the windows' first days are computed once per "
+          "day, not per event. What is left grows with the "
           "memberships the events really create (the joins column): each is decided, given its next-change "
           "day and written." + floor + shared + " "
         + group_stats_text(stats)))
